@@ -1,0 +1,44 @@
+# The two commands a newcomer needs (see README.md):
+#   make test   installs missing packages, builds, runs every test (also an ASan/UBSan build)
+#   make demo   runs Siphon on an embedded default and prints the events
+# Both run scripts/install-deps.sh first, which is quiet when everything is installed.
+
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps build build-asan test unit it demo bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSIPHON_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Every test: unit and integration tests on the normal build, then the unit and integration
+# tests again under AddressSanitizer/UndefinedBehaviorSanitizer.
+test: build build-asan
+	@cd $(BUILD) && ctest --output-on-failure -L 'unit|it'
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L 'unit|it'
+
+unit: build
+	@cd $(BUILD) && ctest --output-on-failure -L unit
+
+it: build
+	@cd $(BUILD) && ctest --output-on-failure -L it
+
+demo: build
+	@scripts/demo.sh $(BUILD)/siphon
+
+bench: build
+	@bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,104 @@
+/*
+ * config.h - siphon.yaml: loading, ${VAR} and ${file:/path} interpolation, validation.
+ *
+ * Every error names file:line:column and what was expected ("siphon.yaml:7:3: unknown key
+ * 'slott' in source (expected one of: type, conninfo, slot, ...)"). Secrets are interpolated
+ * after parsing and never logged: siphon_config_redact() gives a printable form of a conninfo.
+ *
+ * Layout:
+ *   name: erp-orders                      # connector name, required
+ *   source:
+ *     type: postgres                      # required
+ *     conninfo: "host=... dbname=erp user=siphon password=${ERP_PASSWORD}"
+ *     slot: siphon_erp                    # default: siphon_<name> (non-alnum -> _)
+ *     publication: siphon_erp             # default: same as slot
+ *     create_slot: true                   # may Siphon create the slot? default true
+ *     create_publication: true            # may Siphon create the publication? default true
+ *     status_interval_ms: 1000            # standby status update period, default 1000
+ *   mappings: mappings                    # folder of mapping files (relative to the config file)
+ *   schemas: schemas                      # folder of .avsc files (relative to the config file)
+ *   sink:
+ *     type: kafka                         # kafka | stdout
+ *     topic_prefix: erp                   # required for kafka
+ *     tombstones: true                    # follow a delete with a null-value message
+ *     properties: { bootstrap.servers: "broker:9092", ... }   # passed verbatim to librdkafka
+ *   offsets:
+ *     path: /var/lib/siphon/erp.offsets.json   # required
+ *     flush_interval_ms: 1000
+ *   pipeline:
+ *     max_inflight_bytes: 67108864        # stop reading the source past this, default 64 MiB
+ *   log:
+ *     level: info                         # error | warning | notice | info | debug
+ *     format: text                        # text | json
+ */
+#ifndef SIPHON_CONFIG_H
+#define SIPHON_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct siphon_kv {
+    char *key;
+    char *value;
+} siphon_kv_t;
+
+typedef struct siphon_config {
+    char *path;        /* the file it was loaded from */
+    char *name;
+
+    struct {
+        char *type;    /* "postgres" */
+        char *conninfo;
+        char *slot;
+        char *publication;
+        int create_slot;
+        int create_publication;
+        int status_interval_ms;
+    } source;
+
+    char *mappings_dir; /* resolved against the config file's folder */
+    char *schemas_dir;
+
+    struct {
+        char *type;    /* "kafka" | "stdout" */
+        char *topic_prefix;
+        int tombstones;
+        siphon_kv_t *props; /* librdkafka properties, in file order */
+        int nprops;
+    } sink;
+
+    struct {
+        char *path;    /* resolved against the config file's folder */
+        int flush_interval_ms;
+    } offsets;
+
+    struct {
+        long long max_inflight_bytes;
+    } pipeline;
+
+    struct {
+        int level;     /* SIPHON_LOG_* */
+        int json;
+    } log;
+} siphon_config_t;
+
+/* Load and validate a config file. On error returns a negative code, *out is NULL and errbuf
+ * holds "file:line:column: message" followed by what to do. Caller frees with
+ * siphon_config_destroy(). */
+int siphon_config_load(siphon_config_t **out, const char *path, char *errbuf, size_t errsize);
+
+/* Same from text in memory; `name` stands for the file name in messages and relative paths
+ * are resolved against `basedir` (NULL: the current directory). */
+int siphon_config_parse(siphon_config_t **out, const char *text, size_t len, const char *name,
+                        const char *basedir, char *errbuf, size_t errsize);
+
+void siphon_config_destroy(siphon_config_t *cfg);
+
+/* Interpolate ${VAR} (environment) and ${file:/path} (file contents, one trailing newline
+ * removed) in `in`. "$${" stands for a literal "${". Caller frees *out with free(). On error
+ * (unset variable, unreadable file) returns SIPHON_EINVAL with the variable or file named. */
+int siphon_config_interpolate(char **out, const char *in, char *errbuf, size_t errsize);
+
+/* Copy a libpq conninfo into buf with any password value replaced by "********", for logs. */
+void siphon_config_redact(const char *conninfo, char *buf, size_t size);
+
+#endif

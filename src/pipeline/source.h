@@ -1,0 +1,75 @@
+/*
+ * source.h - the interface every connector implements (Postgres, MySQL, ODBC).
+ *
+ * A connector is a table of callbacks, like a PostgreSQL output plugin's callbacks: the
+ * pipeline calls them and never includes a connector's header. Only the registry beside the CLI
+ * names concrete connectors.
+ *
+ * Contract:
+ *  - next() returns a batch of records in source commit order: BEGIN, CHANGE..., COMMIT, and
+ *    POSITION records when the source reports progress outside any transaction. The records, and
+ *    the relations and rows they point to, stay valid until the next call to next() or close().
+ *  - A connector reconnects by itself, with backoff, when its server goes away: meanwhile next()
+ *    returns empty batches (so the pipeline keeps serving deliveries and signals). When it drops
+ *    a connection in the middle of a transaction it emits a RESET record first: that open
+ *    transaction will be sent again from its start and must not be acknowledged.
+ *  - ack() is called only with a position whose every earlier event has been delivered. It tells
+ *    the server (Postgres: flush_lsn) and must never move the server further than that.
+ */
+#ifndef SIPHON_PIPELINE_SOURCE_H
+#define SIPHON_PIPELINE_SOURCE_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+#include "core/value.h"
+
+/* In addition to the kinds in value.h: the open transaction was abandoned (see above). */
+#define SIPHON_REC_RESET ((siphon_rec_kind_t)100)
+
+typedef struct siphon_source siphon_source_t;
+
+typedef struct siphon_batch {
+    siphon_change_t *recs; /* owned by the connector */
+    int n;
+} siphon_batch_t;
+
+/* A table the mappings read, given to open() so the connector can publish/filter it. */
+typedef struct siphon_table_ref {
+    const char *schema;
+    const char *table;
+} siphon_table_ref_t;
+
+typedef struct siphon_source_ops {
+    const char *type; /* "postgres" */
+
+    /* Connect, check (and where allowed create) what the source needs for these tables, and
+     * position the stream after resume_pos (NULL: from the slot's/server's own position).
+     * Errors: SIPHON_EINVAL (fix the config or the server: message says what), SIPHON_ECONN
+     * (server unreachable: the caller retries with backoff). Caller frees with close(). */
+    int (*open)(siphon_source_t **out, const siphon_config_t *cfg,
+                const siphon_table_ref_t *tables, int ntables, const char *resume_pos,
+                char *errbuf, size_t errsize);
+
+    /* Describe a table as the source sees it now (for validation before streaming). *rel is
+     * owned by the connector, valid until close(). SIPHON_ENOTFOUND when the table is missing. */
+    int (*describe)(siphon_source_t *src, const char *schema, const char *table,
+                    const siphon_relation_t **rel, char *errbuf, size_t errsize);
+
+    /* Wait up to timeout_ms for records and fill *batch. 0 (possibly n == 0) or a negative code:
+     * retriable codes are handled inside (reconnect); a returned error is fatal. */
+    int (*next)(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, char *errbuf,
+                size_t errsize);
+
+    /* Everything up to and including pos has been delivered: confirm it to the server. */
+    int (*ack)(siphon_source_t *src, const siphon_pos_t *pos, char *errbuf, size_t errsize);
+
+    /* Position <-> text, for the offsets file and event sources ("0/16B3748"). */
+    int (*pos_format)(const siphon_pos_t *pos, char *buf, size_t size);
+    int (*pos_parse)(siphon_pos_t *pos, const char *text, char *errbuf, size_t errsize);
+
+    /* Flush what can be flushed (a final status update) and disconnect. Accepts NULL. */
+    void (*close)(siphon_source_t *src);
+} siphon_source_ops_t;
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * sink.h - the interface every sink implements (Kafka, stdout; files later).
+ *
+ * A sink takes encoded messages asynchronously and reports each one delivered or failed through
+ * the delivery callback, from inside poll() or flush(), on the caller's thread. The pipeline
+ * passes an opaque per message (its position-tracker entry) and gets it back in the report.
+ * A failure the sink has given up on (retries exhausted, message too large) is final: the
+ * pipeline stops without acknowledging anything past it.
+ */
+#ifndef SIPHON_SINK_H
+#define SIPHON_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+typedef struct siphon_sink siphon_sink_t;
+
+typedef struct siphon_sink_header {
+    const char *name;
+    const void *value;
+    size_t len;
+} siphon_sink_header_t;
+
+typedef struct siphon_sink_msg {
+    const char *topic;       /* full topic name */
+    const void *key;
+    size_t klen;
+    const void *value;       /* NULL for a tombstone */
+    size_t vlen;
+    const siphon_sink_header_t *hdrs;
+    int nhdrs;
+    const char *json;        /* the event as JSON, for sinks that print (NULL when not built) */
+    void *opaque;            /* returned in the delivery report */
+} siphon_sink_msg_t;
+
+/* err is 0 on success, else a negative SIPHON_E* with errstr saying why (borrowed). */
+typedef void (*siphon_sink_delivery_cb)(void *msg_opaque, int err, const char *errstr,
+                                        void *cb_opaque);
+
+typedef struct siphon_sink_ops {
+    const char *type; /* "kafka" */
+
+    /* Needs JSON renderings of events from the pipeline (the stdout sink does). */
+    int wants_json;
+
+    int (*open)(siphon_sink_t **out, const siphon_config_t *cfg, siphon_sink_delivery_cb cb,
+                void *cb_opaque, char *errbuf, size_t errsize);
+
+    /* Queue a message; key, value and headers are copied. SIPHON_EAGAIN when the local queue is
+     * full (poll and try again); other errors are fatal. */
+    int (*produce)(siphon_sink_t *snk, const siphon_sink_msg_t *msg, char *errbuf,
+                   size_t errsize);
+
+    /* Serve delivery reports, waiting up to timeout_ms for one. Returns how many were served. */
+    int (*poll)(siphon_sink_t *snk, int timeout_ms);
+
+    /* Wait until everything queued has been reported, at most timeout_ms. 0 or SIPHON_ETIMEDOUT. */
+    int (*flush)(siphon_sink_t *snk, int timeout_ms);
+
+    /* Messages queued and not yet reported. */
+    long (*inflight)(siphon_sink_t *snk);
+
+    void (*close)(siphon_sink_t *snk); /* accepts NULL; does not flush */
+} siphon_sink_ops_t;
+
+#endif
