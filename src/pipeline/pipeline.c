@@ -1,0 +1,553 @@
+/*
+ * pipeline.c - the loop: source batch -> mappings -> Avro -> sink -> tracker -> acknowledgement.
+ *
+ * States of a run, with the function that moves between them:
+ *
+ *   LOADING  --[pipe_start: mappings, offsets, sink, source open, bind]--> STREAMING
+ *   STREAMING --[*stop set]--> DRAINING --[pipe_drain: sink reports all, final ack+store]--> DONE
+ *   STREAMING --[fatal delivery or source error]--> FAILED (nothing past the last delivered
+ *                                                   position is acknowledged; exit non-zero)
+ *
+ * The acknowledgement rule (DESIGN.md): a message's opaque is the tracker seq of its
+ * transaction; the acknowledged position only moves when the tracker's completed prefix grows,
+ * and only then is it sent to the source and (at most every flush_interval_ms, and at the end)
+ * written to the offsets file.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "mapping/mapping.h"
+#include "pipeline/pipeline.h"
+
+typedef struct pipe {
+    const siphon_config_t *cfg;
+    const siphon_source_ops_t *sops;
+    siphon_source_t *src;
+    const siphon_sink_ops_t *kops;
+    siphon_sink_t *snk;
+    siphon_mapset_t *ms;
+    siphon_tracker_t *trk;
+    volatile sig_atomic_t *stop;
+
+    char **topics;           /* per mapping index */
+
+    /* the transaction being read */
+    uint64_t cur_seq;        /* 0: none open */
+    uint64_t txid;
+    int64_t commit_ts_us;
+    char txpos[64];          /* commit position of the open transaction, as text */
+    uint32_t change_idx;
+    const siphon_change_t *chg; /* the change being mapped */
+
+    siphon_buf_t kbuf, vbuf;
+    char errbuf[1024];
+
+    int fatal;
+    char fatal_msg[1024];
+
+    siphon_pos_t acked;
+    int have_acked, dirty;
+    int64_t last_store_ms, last_report_ms;
+    uint64_t last_report_events;
+
+    siphon_pipeline_stats_t st;
+} pipe_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_us_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void on_delivery(void *msg_opaque, int err, const char *errstr, void *cb_opaque)
+{
+    pipe_t *p = cb_opaque;
+    if (err) {
+        /* Fatal for the position: never decrement, never skip. */
+        if (!p->fatal)
+            snprintf(p->fatal_msg, sizeof(p->fatal_msg), "%s", errstr ? errstr : "delivery failed");
+        p->fatal = 1;
+        return;
+    }
+    siphon_tracker_delivered(p->trk, (uint64_t)(uintptr_t)msg_opaque);
+    p->st.delivered++;
+}
+
+static int mapping_index(pipe_t *p, const siphon_mapping_t *map)
+{
+    int n = siphon_mapset_count(p->ms);
+    for (int i = 0; i < n; i++)
+        if (siphon_mapset_get(p->ms, i) == map)
+            return i;
+    return -1;
+}
+
+/* Hand one message to the sink, waiting (serving deliveries) while its queue is full. */
+static int produce(pipe_t *p, const siphon_sink_msg_t *msg)
+{
+    for (;;) {
+        int rc = p->kops->produce(p->snk, msg, p->errbuf, sizeof(p->errbuf));
+        if (rc == 0) {
+            siphon_tracker_add(p->trk, p->cur_seq);
+            return 0;
+        }
+        if (rc != SIPHON_EAGAIN)
+            return rc;
+        p->kops->poll(p->snk, 50);
+        if (p->fatal)
+            return SIPHON_EDELIVERY;
+        if (*p->stop)
+            return SIPHON_ESTOP;
+    }
+}
+
+static int emit(pipe_t *p, const siphon_mapping_t *map, char op, const siphon_value_t *before,
+                const siphon_value_t *after, const siphon_value_t *key)
+{
+    const siphon_change_t *chg = p->chg;
+    siphon_avro_stream_t *stream = siphon_mapping_stream(map);
+    int idx = mapping_index(p, map);
+    char event_id[96], fp[17];
+    char *json = NULL;
+    int rc;
+
+    snprintf(event_id, sizeof(event_id), "%s:%" PRIu32, p->txpos, p->change_idx);
+    siphon_buf_reset(&p->kbuf);
+    siphon_buf_reset(&p->vbuf);
+    if (key && (rc = siphon_avro_stream_encode_key(stream, key, &p->kbuf, p->errbuf,
+                                                   sizeof(p->errbuf))) < 0)
+        goto convert_err;
+
+    siphon_avro_event_t ev = {
+        .op = op,
+        .before = before,
+        .after = after,
+        .source = {.connector = p->cfg->name,
+                   .db = chg->database ? chg->database : "",
+                   .schema = chg->rel->schema,
+                   .table = chg->rel->name,
+                   .pos = p->txpos,
+                   .txid = p->txid,
+                   .commit_ts_us = p->commit_ts_us,
+                   .snapshot = chg->snapshot},
+        .ts_us = now_us_wall(),
+        .event_id = event_id,
+    };
+    if ((rc = siphon_avro_stream_encode_value(stream, &ev, &p->vbuf, p->errbuf,
+                                              sizeof(p->errbuf))) < 0)
+        goto convert_err;
+    if (p->kops->wants_json &&
+        siphon_avro_stream_decode_json(&json, stream, 0, p->vbuf.data, p->vbuf.len, p->errbuf,
+                                       sizeof(p->errbuf)) < 0)
+        json = NULL;
+
+    snprintf(fp, sizeof(fp), "%016" PRIx64, siphon_avro_stream_value_fingerprint(stream));
+    siphon_sink_header_t hdrs[2] = {
+        {"siphon.event_id", event_id, strlen(event_id)},
+        {"siphon.schema_fingerprint", fp, 16},
+    };
+    siphon_sink_msg_t msg = {
+        .topic = p->topics[idx],
+        .key = key ? p->kbuf.data : NULL,
+        .klen = key ? p->kbuf.len : 0,
+        .value = p->vbuf.data,
+        .vlen = p->vbuf.len,
+        .hdrs = hdrs,
+        .nhdrs = 2,
+        .json = json,
+        .opaque = (void *)(uintptr_t)p->cur_seq,
+    };
+    rc = produce(p, &msg);
+    free(json);
+    if (rc < 0)
+        return rc;
+    p->st.events++;
+
+    if (op == 'd' && key && p->cfg->sink.tombstones) {
+        siphon_sink_msg_t tomb = msg;
+        tomb.value = NULL;
+        tomb.vlen = 0;
+        tomb.json = NULL;
+        tomb.nhdrs = 1;
+        if ((rc = produce(p, &tomb)) < 0)
+            return rc;
+    }
+    return 0;
+
+convert_err: {
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", p->errbuf);
+    snprintf(p->errbuf, sizeof(p->errbuf),
+             "could not encode %s event of table %s.%s at %s for entity %s.v%d: %s (fix the "
+             "mapping %s or the schema)", op == 'd' ? "delete" : op == 'u' ? "update" : "insert",
+             chg->rel->schema, chg->rel->name, p->txpos, siphon_mapping_entity(map),
+             siphon_mapping_major(map), tmp, siphon_mapping_path(map));
+    return rc;
+}
+}
+
+static int on_mapped(const siphon_mapped_t *m, void *opaque)
+{
+    pipe_t *p = opaque;
+    return emit(p, m->map, m->op, m->before, m->after, m->key);
+}
+
+static int handle_truncate(pipe_t *p, const siphon_change_t *chg)
+{
+    int n = siphon_mapset_count(p->ms), rc;
+    for (int i = 0; i < n; i++) {
+        const siphon_mapping_t *map = siphon_mapset_get(p->ms, i);
+        if (strcmp(siphon_mapping_source_schema(map), chg->rel->schema) != 0 ||
+            strcmp(siphon_mapping_source_table(map), chg->rel->name) != 0)
+            continue;
+        siphon_log(SIPHON_LOG_NOTICE, "pipeline",
+                   "table %s.%s truncated at %s: emitting a truncate event (op \"t\") to %s",
+                   chg->rel->schema, chg->rel->name, p->txpos, p->topics[i]);
+        if ((rc = emit(p, map, 't', NULL, NULL, NULL)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int handle_record(pipe_t *p, const siphon_change_t *rec)
+{
+    int rc;
+    switch ((int)rec->kind) {
+    case SIPHON_REC_BEGIN:
+        if (p->cur_seq) /* a BEGIN without COMMIT: the source restarted the transaction */
+            siphon_tracker_abandon(p->trk, p->cur_seq);
+        if (!(p->cur_seq = siphon_tracker_begin(p->trk)))
+            return SIPHON_ENOMEM;
+        p->txid = rec->txid;
+        p->commit_ts_us = rec->commit_ts_us;
+        p->change_idx = 0;
+        p->sops->pos_format(&rec->pos, p->txpos, sizeof(p->txpos));
+        return 0;
+    case SIPHON_REC_CHANGE:
+        if (!p->cur_seq) {
+            /* a change outside a transaction (snapshot rows later): its own entry */
+            if (!(p->cur_seq = siphon_tracker_begin(p->trk)))
+                return SIPHON_ENOMEM;
+            p->sops->pos_format(&rec->pos, p->txpos, sizeof(p->txpos));
+            p->txid = rec->txid;
+            p->commit_ts_us = rec->commit_ts_us;
+            p->change_idx = 0;
+            p->chg = rec;
+            rc = rec->op == SIPHON_OP_TRUNCATE
+                     ? handle_truncate(p, rec)
+                     : siphon_mapset_apply(p->ms, rec, p->errbuf, sizeof(p->errbuf), on_mapped, p);
+            siphon_tracker_commit(p->trk, p->cur_seq, &rec->pos);
+            p->cur_seq = 0;
+            p->st.changes++;
+            return rc;
+        }
+        p->chg = rec;
+        p->st.changes++;
+        if (rec->op == SIPHON_OP_TRUNCATE)
+            rc = handle_truncate(p, rec);
+        else
+            rc = siphon_mapset_apply(p->ms, rec, p->errbuf, sizeof(p->errbuf), on_mapped, p);
+        p->change_idx++;
+        return rc;
+    case SIPHON_REC_COMMIT:
+        if (!p->cur_seq)
+            return 0;
+        rc = siphon_tracker_commit(p->trk, p->cur_seq, &rec->pos);
+        p->cur_seq = 0;
+        p->st.txns++;
+        return rc;
+    case SIPHON_REC_POSITION:
+        if (p->cur_seq)
+            return 0; /* inside a transaction: its commit will carry the position */
+        return siphon_tracker_position(p->trk, &rec->pos);
+    case SIPHON_REC_RESET:
+        if (p->cur_seq) {
+            siphon_tracker_abandon(p->trk, p->cur_seq);
+            p->cur_seq = 0;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Move the acknowledged position forward as far as deliveries allow; tell the source; store the
+ * offsets when due (or when force). */
+static int advance(pipe_t *p, int force)
+{
+    siphon_pos_t pos = {0};
+    if (siphon_tracker_advance(p->trk, &pos)) {
+        siphon_pos_free(&p->acked);
+        p->acked = pos;
+        p->have_acked = 1;
+        p->dirty = 1;
+        p->sops->pos_format(&p->acked, p->st.acked_pos, sizeof(p->st.acked_pos));
+        if (p->src && p->sops->ack(p->src, &p->acked, p->errbuf, sizeof(p->errbuf)) < 0)
+            siphon_log(SIPHON_LOG_WARNING, "pipeline", "could not acknowledge %s to the source: %s",
+                       p->st.acked_pos, p->errbuf);
+    }
+    int64_t t = now_ms();
+    if (p->dirty && (force || t - p->last_store_ms >= p->cfg->offsets.flush_interval_ms)) {
+        int rc = siphon_offsets_store(p->cfg->offsets.path, p->cfg->name, p->sops->type,
+                                      p->st.acked_pos, p->errbuf, sizeof(p->errbuf));
+        if (rc < 0)
+            return rc;
+        p->dirty = 0;
+        p->last_store_ms = t;
+    }
+    return 0;
+}
+
+static void report_progress(pipe_t *p, int force)
+{
+    int64_t t = now_ms();
+    if (!force && t - p->last_report_ms < 10000)
+        return;
+    double secs = (double)(t - p->last_report_ms) / 1000.0;
+    siphon_log(SIPHON_LOG_INFO, "pipeline",
+               "%" PRIu64 " events (%.0f/s), %" PRIu64 " transactions, %" PRIu64
+               " in flight, acknowledged position %s",
+               p->st.events, secs > 0 ? (double)(p->st.events - p->last_report_events) / secs : 0.0,
+               p->st.txns, siphon_tracker_pending(p->trk),
+               p->have_acked ? p->st.acked_pos : "(none yet)");
+    p->last_report_ms = t;
+    p->last_report_events = p->st.events;
+}
+
+static int build_topics(pipe_t *p)
+{
+    int n = siphon_mapset_count(p->ms);
+    p->topics = calloc((size_t)(n ? n : 1), sizeof(char *));
+    if (!p->topics)
+        return SIPHON_ENOMEM;
+    const char *prefix = p->cfg->sink.topic_prefix;
+    for (int i = 0; i < n; i++) {
+        const siphon_mapping_t *map = siphon_mapset_get(p->ms, i);
+        char t[512];
+        snprintf(t, sizeof(t), "%s%s%s.v%d", prefix ? prefix : "", prefix && *prefix ? "." : "",
+                 siphon_mapping_entity(map), siphon_mapping_major(map));
+        if (!(p->topics[i] = strdup(t)))
+            return SIPHON_ENOMEM;
+    }
+    return 0;
+}
+
+/* The distinct tables the mappings read. Caller frees the array (strings are borrowed). */
+static int mapped_tables(pipe_t *p, siphon_table_ref_t **out, int *nout)
+{
+    int n = siphon_mapset_count(p->ms), k = 0;
+    siphon_table_ref_t *t = calloc((size_t)(n ? n : 1), sizeof(*t));
+    if (!t)
+        return SIPHON_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        const siphon_mapping_t *map = siphon_mapset_get(p->ms, i);
+        const char *s = siphon_mapping_source_schema(map), *tb = siphon_mapping_source_table(map);
+        int dup = 0;
+        for (int j = 0; j < k; j++)
+            dup |= strcmp(t[j].schema, s) == 0 && strcmp(t[j].table, tb) == 0;
+        if (!dup)
+            t[k++] = (siphon_table_ref_t){s, tb};
+    }
+    *out = t;
+    *nout = k;
+    return 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int pipe_start(pipe_t *p, char *errbuf, size_t errsize)
+{
+    int rc;
+    char *resume = NULL;
+    siphon_table_ref_t *tables = NULL;
+    int ntables = 0;
+
+    if ((rc = siphon_mapset_load(&p->ms, p->cfg->mappings_dir, p->cfg->schemas_dir, errbuf,
+                                 errsize)) < 0)
+        return rc;
+    if (siphon_mapset_count(p->ms) == 0)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                          "no mapping files in %s (add one <entity>.yaml per entity; see "
+                          "docs/mappings.md)", p->cfg->mappings_dir);
+    if ((rc = build_topics(p)) < 0)
+        return rc;
+    if (!(p->trk = siphon_tracker_new()))
+        return SIPHON_ENOMEM;
+    if ((rc = siphon_offsets_load(&resume, p->cfg->offsets.path, p->cfg->name, errbuf, errsize)) < 0)
+        return rc;
+    if (resume)
+        siphon_log(SIPHON_LOG_INFO, "pipeline", "resuming from stored position %s (offsets file %s)",
+                   resume, p->cfg->offsets.path);
+    else
+        siphon_log(SIPHON_LOG_INFO, "pipeline",
+                   "no offsets file at %s: starting from the source's own position",
+                   p->cfg->offsets.path);
+
+    if ((rc = p->kops->open(&p->snk, p->cfg, on_delivery, p, errbuf, errsize)) < 0)
+        goto out;
+    if ((rc = mapped_tables(p, &tables, &ntables)) < 0)
+        goto out;
+
+    for (int delay = 200;;) {
+        rc = p->sops->open(&p->src, p->cfg, tables, ntables, resume, errbuf, errsize);
+        if (rc == 0 || !siphon_err_is_retriable(rc))
+            break;
+        siphon_log(SIPHON_LOG_WARNING, "pipeline", "%s; retrying in %d ms", errbuf, delay);
+        for (int waited = 0; waited < delay && !*p->stop; waited += 50)
+            sleep_ms(50);
+        if (*p->stop) {
+            rc = SIPHON_ESTOP;
+            break;
+        }
+        delay = delay * 2 > 30000 ? 30000 : delay * 2;
+    }
+    if (rc < 0)
+        goto out;
+
+    /* Every mapped table must exist and fit its mappings before anything streams. */
+    for (int i = 0; i < ntables; i++) {
+        const siphon_relation_t *rel = NULL;
+        if ((rc = p->sops->describe(p->src, tables[i].schema, tables[i].table, &rel, errbuf,
+                                    errsize)) < 0)
+            goto out;
+        if ((rc = siphon_mapset_bind(p->ms, rel, errbuf, errsize)) < 0)
+            goto out;
+    }
+out:
+    free(tables);
+    free(resume);
+    return rc;
+}
+
+static int pipe_drain(pipe_t *p)
+{
+    if (p->cur_seq) {
+        /* read only partly: the source sends it again after a restart */
+        siphon_tracker_abandon(p->trk, p->cur_seq);
+        p->cur_seq = 0;
+    }
+    int64_t deadline = now_ms() + 30000;
+    while (p->snk && siphon_tracker_pending(p->trk) > 0 && !p->fatal && now_ms() < deadline) {
+        p->kops->poll(p->snk, 100);
+        advance(p, 0);
+    }
+    if (siphon_tracker_pending(p->trk) > 0)
+        siphon_log(SIPHON_LOG_WARNING, "pipeline",
+                   "%" PRIu64 " events were not delivered before shutdown; they are read from "
+                   "the source again at the next start", siphon_tracker_pending(p->trk));
+    return advance(p, 1);
+}
+
+int siphon_pipeline_run(const siphon_config_t *cfg, const siphon_source_ops_t *src_ops,
+                        const siphon_sink_ops_t *sink_ops, volatile sig_atomic_t *stop,
+                        siphon_pipeline_stats_t *stats, char *errbuf, size_t errsize)
+{
+    pipe_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return SIPHON_ENOMEM;
+    p->cfg = cfg;
+    p->sops = src_ops;
+    p->kops = sink_ops;
+    p->stop = stop;
+    p->last_report_ms = p->last_store_ms = now_ms();
+
+    int rc = pipe_start(p, errbuf, errsize);
+    if (rc == SIPHON_ESTOP) {
+        rc = 0;
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    siphon_log(SIPHON_LOG_INFO, "pipeline", "streaming %d mapping(s) to %s sink",
+               siphon_mapset_count(p->ms), sink_ops->type);
+
+    while (!*stop && !p->fatal) {
+        siphon_batch_t batch = {0};
+        rc = src_ops->next(p->src, &batch, 100, errbuf, errsize);
+        if (rc < 0)
+            goto out;
+        for (int i = 0; i < batch.n && !p->fatal; i++) {
+            if ((rc = handle_record(p, &batch.recs[i])) < 0) {
+                if (rc == SIPHON_ESTOP)
+                    break;
+                snprintf(errbuf, errsize, "%s", p->errbuf);
+                goto out;
+            }
+        }
+        p->kops->poll(p->snk, 0);
+        if ((rc = advance(p, 0)) < 0) {
+            snprintf(errbuf, errsize, "%s", p->errbuf);
+            goto out;
+        }
+        report_progress(p, 0);
+    }
+    if (p->fatal) {
+        rc = siphon_err(errbuf, errsize, SIPHON_EDELIVERY,
+                        "%s; stopping without acknowledging anything after position %s (the "
+                        "events after it are read again at the next start)",
+                        p->fatal_msg, p->have_acked ? p->st.acked_pos : "(none)");
+        advance(p, 1);
+        goto out;
+    }
+    siphon_log(SIPHON_LOG_INFO, "pipeline", "stopping: draining in-flight events");
+    if ((rc = pipe_drain(p)) < 0) {
+        snprintf(errbuf, errsize, "%s", p->errbuf);
+        goto out;
+    }
+    report_progress(p, 1);
+out:
+    if (rc < 0 && rc != SIPHON_EDELIVERY && p->snk && p->trk) {
+        /* failed, but what was delivered before the failure is still acknowledged */
+        char keep[1024];
+        snprintf(keep, sizeof(keep), "%s", errbuf);
+        pipe_drain(p);
+        snprintf(errbuf, errsize, "%s", keep);
+    }
+    if (stats)
+        *stats = p->st;
+    if (p->src)
+        src_ops->close(p->src);
+    if (p->snk)
+        sink_ops->close(p->snk);
+    if (p->topics) {
+        for (int i = 0; i < siphon_mapset_count(p->ms); i++)
+            free(p->topics[i]);
+        free(p->topics);
+    }
+    siphon_mapset_destroy(p->ms);
+    siphon_tracker_destroy(p->trk);
+    siphon_pos_free(&p->acked);
+    siphon_buf_free(&p->kbuf);
+    siphon_buf_free(&p->vbuf);
+    free(p);
+    return rc;
+}
+
+int siphon_pipeline_validate(const siphon_config_t *cfg, char *errbuf, size_t errsize)
+{
+    siphon_mapset_t *ms = NULL;
+    int rc = siphon_mapset_load(&ms, cfg->mappings_dir, cfg->schemas_dir, errbuf, errsize);
+    if (rc == 0 && siphon_mapset_count(ms) == 0)
+        rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                        "no mapping files in %s (add one <entity>.yaml per entity; see "
+                        "docs/mappings.md)", cfg->mappings_dir);
+    siphon_mapset_destroy(ms);
+    return rc;
+}
