@@ -27,14 +27,14 @@ static void show_new_events(int want, int timeout_ms)
         th_event_t ev;
         if (th_decode(env->dec, &msgs.v[shown], &ev) < 0)
             continue;
-        char *key = json_dumps(ev.key, JSON_COMPACT);
+        char *key = json_dumps(ev.key, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!ev.value) {
             printf("  kafka %s  tombstone key=%s\n", env->topic, key);
         } else {
             json_t *after = th_json_path(ev.value, "after");
             json_t *before = th_json_path(ev.value, "before");
-            char *a = after ? json_dumps(after, JSON_COMPACT) : strdup("null");
-            char *b = before ? json_dumps(before, JSON_COMPACT) : strdup("null");
+            char *a = after ? json_dumps(after, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
+            char *b = before ? json_dumps(before, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
             char pos[64];
             printf("  kafka %s  op=%c key=%s event_id=%s pos=%s\n", env->topic, ev.op, key,
                    ev.event_id ? ev.event_id : "-", th_json_text(ev.value, "source.pos", pos, sizeof pos));

@@ -50,7 +50,8 @@ typedef enum siphon_avro_logical {
     SIPHON_AVRO_LT_TIMESTAMP_MILLIS, /* long */
     SIPHON_AVRO_LT_TIMESTAMP_MICROS, /* long */
     SIPHON_AVRO_LT_LOCAL_TIMESTAMP_MICROS, /* long */
-    SIPHON_AVRO_LT_UUID              /* string */
+    SIPHON_AVRO_LT_UUID,             /* string */
+    SIPHON_AVRO_LT_LOCAL_TIMESTAMP_MILLIS /* long */
 } siphon_avro_logical_t;
 
 typedef struct siphon_avro_type siphon_avro_type_t;
@@ -121,8 +122,11 @@ void siphon_avro_soe_header(uint8_t out[SIPHON_AVRO_SOE_HEADER_LEN], uint64_t fi
 typedef struct siphon_avro_stream siphon_avro_stream_t;
 
 /* Build the key and envelope schemas for an entity schema. key_fields names the entity fields
- * that form the key, in key order (each must exist in the schema). Borrows sch (it must outlive
- * the stream). Caller frees with siphon_avro_stream_destroy(). */
+ * that form the key, in key order (at least one; each must exist in the schema, once, and not
+ * be a record, array or map). The key is record <Name>Key and the envelope <Name>Envelope, both
+ * in the entity record's namespace (docs/events.md shows them). SIPHON_EINVAL with the reason
+ * in errbuf otherwise. Borrows sch (it must outlive the stream). Caller frees with
+ * siphon_avro_stream_destroy(), which accepts NULL. */
 int siphon_avro_stream_new(siphon_avro_stream_t **out, const siphon_schema_t *sch,
                            const char *const *key_fields, int nkey, char *errbuf, size_t errsize);
 void siphon_avro_stream_destroy(siphon_avro_stream_t *st);
@@ -146,10 +150,14 @@ typedef struct siphon_avro_source {
 } siphon_avro_source_t;
 
 /* One change event of an entity. before/after point to one value per entity field in schema
- * order (NULL when absent). A field whose value is SIPHON_V_UNCHANGED is written as null (the
- * field must be nullable, else SIPHON_ECONVERT) and its name listed in unchanged_fields. */
+ * order (NULL when absent). In `after`, a field whose value is SIPHON_V_UNCHANGED is written as
+ * null (the field must be nullable, else SIPHON_ECONVERT) and its name listed in
+ * unchanged_fields. `before` is written only when complete: if any of its values is
+ * SIPHON_V_UNCHANGED (REPLICA IDENTITY DEFAULT sends only the old key), before is written as
+ * null; the key travels in the message key anyway. */
 typedef struct siphon_avro_event {
-    char op;                       /* 'c', 'u', 'd', 'r' */
+    char op;                       /* 'c', 'u', 'd', 'r', or 't' (truncate: before and
+                                      after NULL) */
     const siphon_value_t *before;
     const siphon_value_t *after;
     siphon_avro_source_t source;
@@ -158,17 +166,30 @@ typedef struct siphon_avro_event {
 } siphon_avro_event_t;
 
 /* Encode the key (one value per key field, key order) as a single-object-encoded message
- * appended to out. SIPHON_ECONVERT with "field 'x': ..." in errbuf when a value does not fit. */
+ * appended to out. SIPHON_ECONVERT with "field 'x': cannot write <value type> as <avro type>[:
+ * why]" in errbuf when a value does not fit; out is unchanged on any error.
+ * Accepted value types by field type: boolean <- BOOL; int, long <- INT (range-checked for int);
+ * float, double <- FLOAT, INT; string <- TEXT, JSON; bytes, fixed <- BYTES (fixed: exact size);
+ * enum <- TEXT equal to a symbol; null <- NULL (so null only in a union with "null");
+ * decimal <- DECIMAL (rescaled to the schema's scale: zeros appended, or trailing zeros dropped,
+ * never rounded; precision checked), INT; date <- DATE, INT; time-millis/time-micros <- TIME, INT;
+ * timestamp-* and local-timestamp-* <- TIMESTAMP, INT; uuid <- UUID, TEXT in 8-4-4-4-12 form
+ * (written lowercase). A union takes the first branch that accepts the value's type. */
 int siphon_avro_stream_encode_key(siphon_avro_stream_t *st, const siphon_value_t *key,
                                   siphon_buf_t *out, char *errbuf, size_t errsize);
 
-/* Encode the envelope as a single-object-encoded message appended to out. Same errors. */
+/* Encode the envelope as a single-object-encoded message appended to out. Same errors; also
+ * SIPHON_EINVAL for an op other than c/u/d/r/t, a truncate with an image, or a NULL event_id. Reuses the stream's avro-c
+ * value: one stream is used by one thread. */
 int siphon_avro_stream_encode_value(siphon_avro_stream_t *st, const siphon_avro_event_t *ev,
                                     siphon_buf_t *out, char *errbuf, size_t errsize);
 
 /* Decode a single-object-encoded message of this stream's key or envelope into JSON text
  * (logical types rendered: decimals as strings "123.45", dates "YYYY-MM-DD", timestamps ISO-8601
- * with Z, uuids as text). For tests and `siphon tail`. Caller frees *out with free(). */
+ * with Z, uuids as text, bytes as "\\x" + hex; a union shows its branch's value). For tests and
+ * `siphon tail`. SIPHON_EPROTO when the message is not single-object encoded, its fingerprint is
+ * not this stream's key (is_key) or envelope schema, or it does not parse. Caller frees *out
+ * with free(). */
 int siphon_avro_stream_decode_json(char **out, const siphon_avro_stream_t *st, int is_key,
                                    const void *msg, size_t len, char *errbuf, size_t errsize);
 

@@ -79,7 +79,11 @@ typedef struct siphon_column {
     char *type_name;     /* source type name ("numeric(12,2)", "bpchar"), for messages */
     siphon_vtype_t vtype;/* what values of this column decode to */
     int32_t typmod;      /* source type modifier (-1 when none) */
-    int is_key;          /* part of the replica identity / primary key */
+    int is_key;          /* part of the replica identity / primary key (with Postgres'
+                            REPLICA IDENTITY FULL: every column) */
+    int is_pkey;         /* part of the table's primary key (0 for every column when the
+                            table has none); differs from is_key under REPLICA IDENTITY FULL
+                            or USING INDEX */
 } siphon_column_t;
 
 /* A source table's shape. Owned by the connector; valid at least until the connector's next()

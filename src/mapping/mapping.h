@@ -49,6 +49,11 @@ const char *siphon_mapping_source_table(const siphon_mapping_t *map);
 const char *siphon_mapping_path(const siphon_mapping_t *map);
 const siphon_schema_t *siphon_mapping_schema(const siphon_mapping_t *map);
 siphon_avro_stream_t *siphon_mapping_stream(const siphon_mapping_t *map);
+/* The key fields, in key order (i from 0 to count - 1). */
+int siphon_mapping_key_count(const siphon_mapping_t *map);
+const char *siphon_mapping_key_field(const siphon_mapping_t *map, int i);
+/* The source column of schema field i, or NULL when the field is not mapped. */
+const char *siphon_mapping_field_column(const siphon_mapping_t *map, int i);
 
 /* Check a relation against every mapping of its table and compile the bindings. Returns 0 (also
  * when no mapping uses the table), or SIPHON_EINVAL naming the mapping file:line, the column and
@@ -60,7 +65,13 @@ int siphon_mapset_bind(siphon_mapset_t *ms, const siphon_relation_t *rel, char *
 int siphon_mapset_has_table(const siphon_mapset_t *ms, const char *schema, const char *table);
 
 /* One entity-level change produced from a source change. Values are borrowed: valid until the
- * next call to siphon_mapset_apply(). */
+ * next call to siphon_mapset_apply().
+ *  - after: for c/u/r. A column the source did not send (TOAST-unchanged) is taken from the old
+ *    row when that has it (REPLICA IDENTITY FULL), else left SIPHON_V_UNCHANGED (nullable
+ *    fields only; the encoder writes null and lists the field in unchanged_fields).
+ *  - before: for u/d, only when the old row has a value for every mapped column (REPLICA
+ *    IDENTITY FULL); NULL otherwise (the default identity sends only the key columns).
+ *  - key: from after, or from the old row for a delete (its key columns are always sent). */
 typedef struct siphon_mapped {
     const siphon_mapping_t *map;
     char op;                      /* 'c', 'u', 'd', 'r' */

@@ -1,0 +1,412 @@
+/*
+ * harness.h - the integration-test harness: throwaway servers, the siphon binary as a child
+ * process, a Kafka consumer and an event decoder, shared by tests/it/ and bench/.
+ *
+ * Everything a test starts here is torn down by the test, and also by the harness itself when
+ * the process ends in any other way (a failed assertion that exits, a crash, SIGINT/SIGTERM):
+ * an atexit handler and signal handlers stop every PostgreSQL it started, SIGKILL every child
+ * process, and remove every temporary directory. A dead test run that could not clean up (a
+ * SIGKILL from ctest's timeout) leaves /tmp/siphon-it-* directories with an owner.pid file; the
+ * next harness use removes those whose owner is gone. Set TH_KEEP=1 to keep the directories
+ * for a post-mortem.
+ *
+ * Pieces:
+ *  - th_pg_*: a PostgreSQL 15 cluster initdb'ed into a temp dir (run as the `postgres` user when
+ *    the test runs as root), on a free TCP port, wal_level=logical, fsync=off; SQL through libpq.
+ *  - th_kafka_*: librdkafka's mock cluster inside the test process (3 brokers by default),
+ *    brokers set down/up, and th_consumer_* reading a topic from the beginning (all partitions).
+ *  - th_proc_* / th_run: child processes with stdout+stderr captured to a file; th_siphon_start
+ *    runs `$SIPHON_BIN run --config FILE`.
+ *  - th_siphon_conf_write: a siphon.yaml for a conninfo, bootstraps, prefix, offsets path...
+ *  - th_decoder_*: Kafka messages decoded back into JSON (jansson) with Siphon's own mapping and
+ *    Avro modules; the stream is recognised by the fingerprint in the single-object header.
+ *  - th_env_*: all of the above wired together for the sample legacy table (public.oehdr).
+ *
+ * Error convention (a test harness, not product code): a function that can fail prints
+ * "harness: could not <verb> <object>: <reason>" to stderr and returns -1 (or NULL). Tests
+ * assert on the return value. Functions are not thread-safe unless they say so; th_pg_connect()
+ * gives a thread its own connection.
+ */
+#ifndef SIPHON_TEST_HARNESS_H
+#define SIPHON_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* ---- general ---- */
+
+/* Monotonic milliseconds. */
+int64_t th_now_ms(void);
+void th_sleep_ms(int ms);
+
+/* A progress line on stdout, "[  1.234s] message", flushed (tests say what they check). */
+void th_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An error line on stderr, "harness: message"; always returns -1. */
+int th_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* $SIPHON_SOURCE_DIR (set by ctest), else the source dir this harness was built from. */
+const char *th_source_dir(void);
+/* $SIPHON_BIN (set by ctest), else NULL with an error printed. */
+const char *th_siphon_bin(void);
+
+/* A seed for randomized tests: $TH_SEED when set, else derived from the time. Printed. */
+unsigned th_seed(void);
+
+/* Read a whole file (NUL-terminated; *len without the NUL when len is not NULL). Caller frees
+ * with free(). NULL (error printed unless quiet) when unreadable. */
+char *th_read_file(const char *path, size_t *len, int quiet);
+/* Write text to a file (created or truncated). 0 or -1. */
+int th_write_file(const char *path, const char *text);
+/* 1 when the file holds the substring, 0 otherwise (also when unreadable). */
+int th_file_contains(const char *path, const char *needle);
+
+/* Create /tmp/siphon-it-XXXXXX (mode 0700), registered for removal at exit. Caller frees the
+ * returned path with free(); th_tempdir_remove() removes it earlier. NULL on error. */
+char *th_tempdir(void);
+void th_tempdir_remove(const char *dir);
+
+/* "%s/%s" into a malloc'd string. Never NULL (aborts on out-of-memory). */
+char *th_path(const char *dir, const char *name);
+/* printf into a malloc'd string. Never NULL (aborts on out-of-memory). */
+char *th_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* 1 while a process exists and is not a zombie (for processes that are not our children). */
+int th_pid_alive(pid_t pid);
+
+/* LSN text "16/B374D848" <-> number. Parse returns 0 or -1. */
+int th_lsn_parse(const char *text, uint64_t *out);
+void th_lsn_format(uint64_t lsn, char *buf, size_t size);
+
+/* ---- child processes ---- */
+
+typedef struct th_proc th_proc_t;
+
+/* Start argv[0] (a path, or a name looked up in PATH) with stdin from /dev/null and stdout and
+ * stderr appended to log_path (created). The child gets SIGKILL if the test process dies, and
+ * inherits no file descriptor beyond 0-2. Caller frees with th_proc_destroy(). */
+th_proc_t *th_proc_spawn(char *const argv[], const char *log_path);
+/* `$SIPHON_BIN run --config config_path`, logging to log_path. */
+th_proc_t *th_siphon_start(const char *config_path, const char *log_path);
+
+pid_t th_proc_pid(const th_proc_t *p);
+const char *th_proc_log_path(const th_proc_t *p);
+/* Send a signal (no-op once the child was reaped). 0 or -1. */
+int th_proc_signal(th_proc_t *p, int sig);
+/* Wait up to timeout_ms for the child to exit. 1 when it has exited (now or before), 0 on
+ * timeout. Never blocks longer than the timeout. */
+int th_proc_wait(th_proc_t *p, int timeout_ms);
+/* 1 while the child runs (reaps it when it has exited). */
+int th_proc_running(th_proc_t *p);
+/* After exit: the exit code, or 128+signal when a signal killed it; -1 while it runs. */
+int th_proc_exit_code(const th_proc_t *p);
+/* Wait up to timeout_ms until the child's log contains needle. 1 found, 0 not (timeout, or the
+ * child exited without writing it). */
+int th_proc_wait_log(th_proc_t *p, const char *needle, int timeout_ms);
+/* Print the log (its last max_lines lines; 0 = all) to stderr between markers. */
+void th_proc_dump_log(const th_proc_t *p, int max_lines);
+/* SIGKILL the child when it still runs, reap it, free. Accepts NULL. */
+void th_proc_destroy(th_proc_t *p);
+
+/* Run a command to completion with stdin from /dev/null. *out and *err (either may be NULL)
+ * receive its stdout and stderr (caller frees with free()), *exit_code its exit code (128+sig
+ * when killed). A child running longer than timeout_ms is killed and -1 returned. extra_env
+ * (NULL-terminated "K=V" list, or NULL) is added to the environment. */
+int th_run(char *const argv[], char *const extra_env[], int timeout_ms, int *exit_code,
+           char **out, char **err);
+
+/* ---- PostgreSQL ---- */
+
+typedef struct th_pg th_pg_t;
+
+/* initdb a fresh cluster into its own temp dir and start it. NULL on error (the server log is
+ * printed). Caller frees with th_pg_destroy(). */
+th_pg_t *th_pg_start(void);
+/* "host=127.0.0.1 port=N user=postgres dbname=postgres" (a superuser; trust auth). Borrowed. */
+const char *th_pg_conninfo(const th_pg_t *pg);
+int th_pg_port(const th_pg_t *pg);
+/* The cluster's temp dir (data/ and server.log are inside). Borrowed. */
+const char *th_pg_dir(const th_pg_t *pg);
+/* The postmaster's pid while the server runs, else 0. */
+pid_t th_pg_postmaster_pid(const th_pg_t *pg);
+/* Stop (fast), start, restart (fast) the server. 0 or -1. Connections made before are dead. */
+int th_pg_stop(th_pg_t *pg);
+int th_pg_start_again(th_pg_t *pg);
+int th_pg_restart(th_pg_t *pg);
+/* A new connection (any thread). NULL on error. Caller frees with PQfinish(). */
+PGconn *th_pg_connect(const th_pg_t *pg);
+/* Run SQL (one or more statements) on the harness's own connection, reconnecting when it is
+ * broken. 0 or -1 (error printed). Not thread-safe. */
+int th_pg_exec(th_pg_t *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Run one query; the result (TUPLES_OK or COMMAND_OK) or NULL. Caller frees with PQclear(). */
+PGresult *th_pg_query(th_pg_t *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first column of the first row as a malloc'd string (caller frees). NULL on error, when
+ * there is no row, or for an SQL NULL; *found (when not NULL) says whether a row came back. */
+char *th_pg_value(th_pg_t *pg, int *found, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Run a file of SQL (e.g. the sample DDL). 0 or -1. */
+int th_pg_exec_file(th_pg_t *pg, const char *path);
+/* pg_terminate_backend() every walsender. Returns how many were terminated, or -1. */
+int th_pg_terminate_walsenders(th_pg_t *pg);
+/* Number of active walsenders (pg_stat_replication rows), or -1. */
+int th_pg_walsenders(th_pg_t *pg);
+/* The slot's confirmed_flush_lsn (0 when the slot has none yet), or -1 on error / no slot. */
+int th_pg_slot_confirmed(th_pg_t *pg, const char *slot, uint64_t *lsn);
+/* pg_current_wal_lsn(), or -1. */
+int th_pg_current_lsn(th_pg_t *pg, uint64_t *lsn);
+/* Print the server log (last max_lines lines; 0 = all) to stderr. */
+void th_pg_dump_log(const th_pg_t *pg, int max_lines);
+/* Stop the server (immediate), remove its directory, free. Accepts NULL. */
+void th_pg_destroy(th_pg_t *pg);
+
+/* ---- Kafka (mock cluster) ---- */
+
+typedef struct th_kafka th_kafka_t;
+
+/* A mock cluster of nbrokers brokers (ids 1..n) in this process. NULL on error. */
+th_kafka_t *th_kafka_start(int nbrokers);
+/* "127.0.0.1:port,..." Borrowed. */
+const char *th_kafka_bootstraps(const th_kafka_t *k);
+/* Create a topic with this many partitions (replication factor min(3, brokers)). 0 or -1. */
+int th_kafka_create_topic(th_kafka_t *k, const char *topic, int partitions);
+/* Broker down/up; broker_id -1 means all. 0 or -1. */
+int th_kafka_broker_down(th_kafka_t *k, int broker_id);
+int th_kafka_broker_up(th_kafka_t *k, int broker_id);
+void th_kafka_destroy(th_kafka_t *k);
+
+typedef struct th_header {
+    char *name;
+    void *value; /* NULL for a null header value */
+    size_t len;
+} th_header_t;
+
+typedef struct th_msg {
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    void *key;   /* NULL when the message has no key */
+    size_t klen;
+    void *value; /* NULL for a tombstone */
+    size_t vlen;
+    th_header_t *hdrs;
+    int nhdrs;
+} th_msg_t;
+
+typedef struct th_msgs {
+    th_msg_t *v;
+    int n;
+    int cap;
+} th_msgs_t;
+
+/* Frees every message and resets the list (it may be reused). */
+void th_msgs_free(th_msgs_t *msgs);
+/* The first header of that name, or NULL. Borrowed from the message. */
+const th_header_t *th_msg_header(const th_msg_t *m, const char *name);
+
+typedef struct th_consumer th_consumer_t;
+
+/* A consumer of every partition of topic, from the beginning. Waits up to 10 s for the topic to
+ * exist. NULL on error. Caller frees with th_consumer_destroy(). */
+th_consumer_t *th_consumer_new(th_kafka_t *k, const char *topic);
+/* Append messages to out until out->n >= until_n or timeout_ms passes. Returns out->n, or -1 on
+ * a consumer error. until_n <= 0 reads for the whole timeout (to prove nothing more comes). */
+int th_consumer_poll(th_consumer_t *c, th_msgs_t *out, int until_n, int timeout_ms);
+void th_consumer_destroy(th_consumer_t *c);
+
+/* ---- siphon.yaml ---- */
+
+typedef struct th_siphon_conf {
+    const char *name;          /* connector name; default "it" */
+    const char *conninfo;      /* required */
+    const char *slot;          /* NULL: leave to the default */
+    const char *publication;   /* NULL: leave to the default */
+    const char *bootstraps;    /* required for the kafka sink */
+    const char *topic_prefix;  /* default "erp" */
+    const char *offsets_path;  /* required */
+    const char *mappings_dir;  /* default <source>/mappings */
+    const char *schemas_dir;   /* default <source>/schemas */
+    int status_interval_ms;    /* 0: leave to the default */
+    int flush_interval_ms;     /* 0: leave to the default */
+    const char *log_level;     /* default "info" */
+    const char *extra_props;   /* more librdkafka properties, YAML "key: value" lines, or NULL */
+    const char *extra_yaml;    /* appended verbatim at top level, or NULL */
+} th_siphon_conf_t;
+
+/* Write a siphon.yaml. 0 or -1. */
+int th_siphon_conf_write(const char *path, const th_siphon_conf_t *conf);
+
+/* Parse an offsets file written by siphon: the first string value that parses as an LSN, or,
+ * if none, the first unsigned number. 0 with *lsn set, -1 when missing/unparsable (quietly). */
+int th_offsets_lsn(const char *path, uint64_t *lsn);
+
+/* ---- decoding events ---- */
+
+typedef struct th_decoder th_decoder_t;
+
+/* Load the mappings and schemas (NULL: the repository's mappings/ and schemas/). */
+th_decoder_t *th_decoder_new(const char *mappings_dir, const char *schemas_dir);
+void th_decoder_destroy(th_decoder_t *d);
+
+typedef struct th_event {
+    const th_msg_t *msg;  /* borrowed */
+    const char *entity;   /* borrowed from the decoder */
+    json_t *key;          /* owned: the decoded key record, NULL for a message without key
+                             (a truncate event) */
+    json_t *value;        /* owned: the decoded envelope, NULL for a tombstone */
+    char op;              /* envelope op ('c','u','d','r','t'...), 0 for a tombstone */
+    const char *event_id; /* borrowed from value, NULL for a tombstone */
+} th_event_t;
+
+/* Decode one message: key and value (either may be absent, not both) must be single-object
+ * encoded (C3 01 + fingerprint) with fingerprints of the same mapped stream, and the siphon.schema_fingerprint header must match
+ * the value's (when the message has a value). 0 or -1 with the reason printed. */
+int th_decode(th_decoder_t *d, const th_msg_t *m, th_event_t *ev);
+void th_event_clear(th_event_t *ev);
+
+/* The entity field of `entity` that the mapping fills from source column `column` (read from
+ * the mapping's YAML `fields`), or NULL when no field reads that column. Borrowed from d. */
+const char *th_decoder_field(th_decoder_t *d, const char *entity, const char *column);
+
+/* Look up a dotted path ("after.order_id", "source.table") in a JSON object. A union rendered
+ * as a one-member object {"type": value} is unwrapped when the next step needs it. Borrowed. */
+json_t *th_json_path(json_t *root, const char *path);
+/* The value at path as text: strings as they are, numbers/booleans printed, null -> "null",
+ * missing -> "<missing>". Writes into buf and returns it. */
+const char *th_json_text(json_t *root, const char *path, char *buf, size_t size);
+
+/* ---- a steady writer of sample-table transactions ---- */
+
+/* A thread committing transactions into public.oehdr on its own connection. Row k (0-based) is
+ * hdcomp '01', hdordn 'W%05d' (k+1); its hdamt is its version v: the first transaction touching
+ * it inserts it with v = 1, each later one sets v + 1. A transaction touches 1..max_rows distinct
+ * rows (by separate statements, or by one multi-row UPDATE). Because hdamt holds v, the database
+ * itself says which versions committed: when a connection breaks mid-commit (server restart) the
+ * writer reconnects and re-reads the versions, so its record of committed versions is exact. */
+typedef struct th_writer_opts {
+    int nkeys;       /* rows in play (default 20) */
+    int max_rows;    /* rows per transaction, at most (default 4) */
+    int pause_ms;    /* sleep between transactions (default 5) */
+    unsigned seed;   /* for the row choice */
+} th_writer_opts_t;
+
+typedef struct th_writer th_writer_t;
+
+/* Start the thread. NULL on error. Caller stops it with th_writer_stop() and frees it with
+ * th_writer_destroy(). */
+th_writer_t *th_writer_start(const th_pg_t *pg, const th_writer_opts_t *opts);
+/* Block new transactions and wait for the one in progress to finish (for a server restart), or
+ * let them go on again. */
+void th_writer_pause(th_writer_t *w);
+void th_writer_resume(th_writer_t *w);
+/* Transactions committed so far (any thread). */
+long th_writer_txns(const th_writer_t *w);
+/* Stop and join the thread. 0, or -1 when it met an error it could not get past (printed). */
+int th_writer_stop(th_writer_t *w);
+int th_writer_nkeys(const th_writer_t *w);
+/* After stop: the last committed version of row k (0 when never inserted). */
+int th_writer_version(const th_writer_t *w, int k);
+void th_writer_destroy(th_writer_t *w);
+
+/* ---- checking what arrived against what the writer committed ---- */
+
+/* Collects the events of the writer's rows as they arrive and checks, per row, the rules of
+ * at-least-once delivery with order:
+ *  - a version arriving for the first time is exactly one more than the highest seen so far
+ *    (nothing skipped, nothing reordered: first-arrival order follows commit order);
+ *  - v = 1 is a create ('c'), later versions updates ('u');
+ *  - a repeated version is a re-delivery: same event_id as its first copy, and produced after
+ *    a restart that came after the first copy (restart times given by th_collector_restart());
+ *  - different versions never share an event_id.
+ * Rows not written by th_writer (other keys) are counted and otherwise ignored. */
+typedef struct th_collector th_collector_t;
+
+/* amount_field: the entity field mapped from hdamt. */
+th_collector_t *th_collector_new(th_decoder_t *d, const char *amount_field);
+/* Record that siphon is being restarted (call it just before killing/stopping it) or its
+ * replication connection is being cut: duplicates produced after this instant are legitimate
+ * re-deliveries of what came before. */
+void th_collector_restart(th_collector_t *c);
+/* Decode and check msgs->v[from..n-1]. 0, or -1 with the first violation in why. Keeps going
+ * after a violation (later calls report the first one again). */
+int th_collector_add(th_collector_t *c, const th_msgs_t *msgs, int from, char *why, size_t size);
+/* 1 when every version the writer committed has arrived (call after th_writer_stop()). */
+int th_collector_complete(const th_collector_t *c, const th_writer_t *w);
+/* Describe what is missing (first few rows), for a failure message. */
+void th_collector_missing(const th_collector_t *c, const th_writer_t *w, char *buf, size_t size);
+/* Counters. */
+typedef struct th_collector_stats {
+    long messages;    /* messages added */
+    long events;      /* writer-row events (first copies) */
+    long duplicates;  /* re-delivered copies */
+    long foreign;     /* messages for other rows */
+} th_collector_stats_t;
+th_collector_stats_t th_collector_stats(const th_collector_t *c);
+void th_collector_destroy(th_collector_t *c);
+
+/* Poll the consumer into msgs and feed the collector until the writer's versions have all
+ * arrived or timeout_ms passes. 0 when complete; -1 on a violation, on timeout, or as soon as
+ * `watch` (a siphon run, or NULL) has exited (printed). */
+int th_collect_until_complete(th_consumer_t *cons, th_msgs_t *msgs, th_collector_t *c,
+                              const th_writer_t *w, th_proc_t *watch, int timeout_ms);
+
+/* ---- an environment for the sample table ---- */
+
+typedef struct th_env {
+    char *dir;            /* temp dir for configs, offsets, logs */
+    th_pg_t *pg;
+    th_kafka_t *kafka;
+    th_decoder_t *dec;
+    char *topic;          /* "<prefix>.sales_order.v1" */
+    char *config_path;    /* <dir>/siphon.yaml */
+    char *offsets_path;   /* <dir>/offsets.json */
+    th_siphon_conf_t conf;/* what was written (strings borrowed from this env) */
+    th_proc_t *siphon;    /* the current run, or NULL */
+    th_proc_t **runs;     /* every run (for logs), owned */
+    int nruns;
+    int dumped;           /* logs already printed */
+} th_env_t;
+
+/* Start PostgreSQL and the mock cluster, create public.oehdr from examples/legacy-erp/oehdr.sql,
+ * create the topic (4 partitions), load the decoder and write siphon.yaml (slot and
+ * publication "siphon_it"). NULL on error. Caller frees with th_env_destroy(). */
+th_env_t *th_env_new(void);
+/* Rewrite siphon.yaml from env->conf (after changing it). 0 or -1. */
+int th_env_write_conf(th_env_t *env);
+/* Start a siphon run (log <dir>/siphon-<n>.log). 0 or -1. */
+int th_env_siphon_start(th_env_t *env);
+/* Send sig to the current run and wait up to timeout_ms for it to exit; returns its exit code,
+ * or -1 when it did not exit in time (it is then SIGKILLed). The run is kept for its log. */
+int th_env_siphon_stop(th_env_t *env, int sig, int timeout_ms);
+/* Wait until the slot exists and a walsender streams (siphon is ready), up to timeout_ms. 0/-1. */
+int th_env_wait_streaming(th_env_t *env, int timeout_ms);
+/* Print every run's log (tail) and the server log to stderr, once. */
+void th_env_dump_logs(th_env_t *env);
+/* Stop everything and remove every file. Accepts NULL. */
+void th_env_destroy(th_env_t *env);
+
+/* ---- a test fixture: what one test holds, freed in one call from its teardown ---- */
+
+typedef struct th_fx {
+    th_env_t *env;
+    th_consumer_t *cons;
+    th_writer_t *w;
+    th_collector_t *col;
+    th_msgs_t msgs;
+} th_fx_t;
+
+/* A fixture with a fresh environment (th_env_new()). NULL on error. */
+th_fx_t *th_fx_new(void);
+/* Stop the writer, then free everything. Accepts NULL. */
+void th_fx_destroy(th_fx_t *fx);
+/* Poll the consumer for up to ms and feed the collector (when there is one). 0, or -1 with the
+ * first violation printed, or when the current siphon run (env->siphon) has exited. */
+int th_fx_pump(th_fx_t *fx, int ms);
+/* Poll until msgs->n >= until_n. Returns msgs->n; stops early (with a message) when the
+ * current siphon run has exited. */
+int th_env_consume(th_env_t *env, th_consumer_t *cons, th_msgs_t *msgs, int until_n,
+                   int timeout_ms);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * 0004-pg-reconnect - the replication connection goes away under a running siphon: twice by
+ * pg_terminate_backend() of the walsender, once by a full server restart. Siphon must reconnect
+ * by itself (with backoff, without exiting) and lose nothing: every version the writer
+ * committed arrives, in order per key, at least once.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "it_check.h"
+
+static int setup(void **state)
+{
+    th_fx_t *fx = th_fx_new();
+    *state = fx;
+    return fx ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    th_fx_destroy(*state);
+    return 0;
+}
+
+/* Wait until siphon streams again (a walsender is back), pumping the consumer meanwhile.
+ * Returns how long it took, or -1. */
+static int wait_reconnect(th_fx_t *fx, int timeout_ms)
+{
+    int64_t t0 = th_now_ms();
+    while (th_now_ms() - t0 < timeout_ms) {
+        if (th_fx_pump(fx, 100) != 0)
+            return -1;
+        if (!th_proc_running(fx->env->siphon))
+            return th_err("siphon exited (code %d) instead of reconnecting",
+                          th_proc_exit_code(fx->env->siphon));
+        if (th_pg_walsenders(fx->env->pg) > 0)
+            return (int)(th_now_ms() - t0);
+    }
+    return th_err("siphon did not reconnect within %d ms", timeout_ms);
+}
+
+static void test_pg_reconnect(void **state)
+{
+    th_fx_t *fx = *state;
+    th_env_t *env = fx->env;
+    const char *amount = th_decoder_field(env->dec, "sales_order", "hdamt");
+    IT_CHECK(env, amount, "no entity field is mapped from hdamt");
+    fx->col = th_collector_new(env->dec, amount);
+    assert_non_null(fx->col);
+
+    th_log("start siphon and a writer; stream for 1.5 s");
+    IT_CHECK(env, th_env_siphon_start(env) == 0, "siphon did not start");
+    IT_CHECK(env, th_env_wait_streaming(env, 30000) == 0, "siphon did not start streaming");
+    fx->cons = th_consumer_new(env->kafka, env->topic);
+    assert_non_null(fx->cons);
+    th_writer_opts_t wo = {.nkeys = 20, .max_rows = 4, .pause_ms = 5, .seed = 4};
+    fx->w = th_writer_start(env->pg, &wo);
+    assert_non_null(fx->w);
+    IT_CHECK(env, th_fx_pump(fx, 1500) == 0, "delivery check failed (see above)");
+
+    for (int i = 1; i <= 2; i++) {
+        th_collector_restart(fx->col); /* the server may resend from the slot: re-deliveries ok */
+        int n = th_pg_terminate_walsenders(env->pg);
+        th_log("pg_terminate_backend(walsender) #%d: %d terminated; the writer keeps going", i, n);
+        IT_CHECK(env, n == 1, "expected 1 walsender to terminate, found %d", n);
+        th_sleep_ms(200);
+        int ms = wait_reconnect(fx, 20000);
+        IT_CHECK(env, ms >= 0, "no reconnect after termination #%d (see above)", i);
+        th_log("  reconnected after %d ms", ms);
+        IT_CHECK(env, th_fx_pump(fx, 1500) == 0, "delivery check failed (see above)");
+    }
+
+    th_log("restart the PostgreSQL server (fast shutdown) under siphon");
+    long before = th_writer_txns(fx->w);
+    th_collector_restart(fx->col);
+    IT_CHECK(env, th_pg_restart(env->pg) == 0, "server restart failed");
+    int ms = wait_reconnect(fx, 30000);
+    IT_CHECK(env, ms >= 0, "no reconnect after the server restart (see above)");
+    th_log("  reconnected %d ms after the server was back", ms);
+    IT_CHECK(env, th_fx_pump(fx, 2000) == 0, "delivery check failed (see above)");
+    IT_CHECK(env, th_writer_txns(fx->w) > before + 20, "the writer made no progress after the "
+                                                       "restart");
+
+    IT_CHECK(env, th_writer_stop(fx->w) == 0, "the writer failed");
+    long versions = 0;
+    for (int k = 0; k < th_writer_nkeys(fx->w); k++)
+        versions += th_writer_version(fx->w, k);
+    th_log("writer committed %ld transactions (%ld row versions); waiting for all of them",
+           th_writer_txns(fx->w), versions);
+    IT_CHECK(env,
+             th_collect_until_complete(fx->cons, &fx->msgs, fx->col, fx->w, env->siphon,
+                                       40000) == 0,
+             "changes were lost across the reconnects (see above)");
+    IT_CHECK(env, env->nruns == 1, "siphon was restarted by the test, which it should not need");
+    int code = th_env_siphon_stop(env, SIGTERM, 30000);
+    IT_CHECK(env, code == 0, "siphon exited with %d after SIGTERM", code);
+    th_collector_stats_t cs = th_collector_stats(fx->col);
+    th_log("checked %ld messages: %ld distinct changes, %ld duplicates", cs.messages, cs.events,
+           cs.duplicates);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("0004-pg-reconnect", tests, NULL, NULL);
+}
