@@ -33,6 +33,33 @@ const char *siphon_vtype_name(siphon_vtype_t t)
     return "?";
 }
 
+int siphon_value_equal(const siphon_value_t *a, const siphon_value_t *b)
+{
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case SIPHON_V_NULL:
+    case SIPHON_V_UNCHANGED: return 1;
+    case SIPHON_V_BOOL: return !a->u.b == !b->u.b;
+    case SIPHON_V_INT: return a->u.i == b->u.i;
+    case SIPHON_V_FLOAT: return memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0;
+    case SIPHON_V_DECIMAL:
+        return a->u.dec.scale == b->u.dec.scale && a->u.dec.len == b->u.dec.len &&
+               memcmp(a->u.dec.digits, b->u.dec.digits, a->u.dec.len) == 0;
+    case SIPHON_V_TEXT:
+    case SIPHON_V_BYTES:
+    case SIPHON_V_JSON:
+    case SIPHON_V_RAWTEXT:
+        return a->u.s.len == b->u.s.len &&
+               (a->u.s.len == 0 || memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+    case SIPHON_V_DATE: return a->u.date == b->u.date;
+    case SIPHON_V_TIME: return a->u.time_us == b->u.time_us;
+    case SIPHON_V_TIMESTAMP: return a->u.ts.us == b->u.ts.us && a->u.ts.tz == b->u.ts.tz;
+    case SIPHON_V_UUID: return memcmp(a->u.uuid, b->u.uuid, 16) == 0;
+    }
+    return 0;
+}
+
 /* days since 1970-01-01 -> y/m/d */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {

@@ -61,6 +61,10 @@ typedef struct siphon_value {
 
 const char *siphon_vtype_name(siphon_vtype_t t);
 
+/* 1 when two values are the same type and the same value (decimals compared as written:
+ * "1.0" and "1.00" differ), else 0. */
+int siphon_value_equal(const siphon_value_t *a, const siphon_value_t *b);
+
 /* Write a value as human-readable text into buf (NUL-terminated, truncated to size). Dates as
  * YYYY-MM-DD, timestamps as ISO-8601, decimals with their point. Returns the length it needed. */
 size_t siphon_value_format(const siphon_value_t *v, char *buf, size_t size);

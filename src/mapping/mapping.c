@@ -684,6 +684,30 @@ static int map_change(siphon_mapset_t *ms, const map_binding_t *b, const siphon_
     return 0;
 }
 
+/* After map_change() of an update with an old row: when every key field has a value in the old
+ * row and one of them differs from the new row, *out points at the old key (arena memory valid
+ * until the next apply); else *out stays NULL. */
+static int old_key_if_changed(siphon_mapset_t *ms, const siphon_mapping_t *map,
+                              const siphon_value_t **out)
+{
+    int changed = 0;
+    for (int k = 0; k < map->nkey; k++) {
+        const siphon_value_t *ov = &map->before[map->key_idx[k]];
+        if (ov->type == SIPHON_V_UNCHANGED)
+            return 0; /* the old row does not carry this key field: nothing to compare */
+        changed |= !siphon_value_equal(ov, &map->after[map->key_idx[k]]);
+    }
+    if (!changed)
+        return 0;
+    siphon_value_t *key = siphon_arena_alloc(&ms->row, sizeof(*key) * (size_t)map->nkey);
+    if (!key)
+        return SIPHON_ENOMEM;
+    for (int k = 0; k < map->nkey; k++)
+        key[k] = map->before[map->key_idx[k]];
+    *out = key;
+    return 0;
+}
+
 int siphon_mapset_apply(siphon_mapset_t *ms, const siphon_change_t *chg, char *errbuf,
                         size_t errsize, siphon_mapped_cb cb, void *opaque)
 {
@@ -719,6 +743,18 @@ int siphon_mapset_apply(siphon_mapset_t *ms, const siphon_change_t *chg, char *e
     for (int i = 0; i < e->nbind; i++) {
         if ((rc = map_change(ms, &e->binds[i], chg, op, &out, errbuf, errsize)) < 0)
             return rc;
+        const siphon_value_t *oldkey = NULL;
+        if (op == 'u' && chg->before && (rc = old_key_if_changed(ms, out.map, &oldkey)) < 0)
+            return rc;
+        if (oldkey) {
+            /* The key changed: a delete of the old key, then a create of the new one, so a
+             * compacted topic does not keep the old key alive. */
+            siphon_mapped_t del = {out.map, 'd', out.before, NULL, oldkey};
+            siphon_mapped_t cre = {out.map, 'c', NULL, out.after, out.key};
+            if ((rc = cb(&del, opaque)) != 0 || (rc = cb(&cre, opaque)) != 0)
+                return rc;
+            continue;
+        }
         if ((rc = cb(&out, opaque)) != 0)
             return rc;
     }

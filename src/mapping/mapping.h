@@ -80,8 +80,9 @@ typedef struct siphon_mapped {
     const siphon_value_t *key;    /* one per key field */
 } siphon_mapped_t;
 
-/* Map one CHANGE record: calls cb once per mapping of chg->rel's table (0..n times). Binds the
- * relation on first sight of its version. A value that cannot be converted returns
+/* Map one CHANGE record: calls cb once per mapping of chg->rel's table (0..n times), twice for
+ * an update that changed the entity key (a 'd' with the old key, then a 'c' with the new one,
+ * so compacted topics forget the old key). Binds the relation on first sight of its version. A value that cannot be converted returns
  * SIPHON_ECONVERT with the mapping, field and column named; cb's non-zero return stops and is
  * returned. */
 typedef int (*siphon_mapped_cb)(const siphon_mapped_t *out, void *opaque);

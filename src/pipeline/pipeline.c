@@ -42,6 +42,7 @@ typedef struct pipe {
     int64_t commit_ts_us;
     char txpos[64];          /* commit position of the open transaction, as text */
     uint32_t change_idx;
+    uint32_t sub_idx;        /* events already emitted for this change to the same stream */
     const siphon_change_t *chg; /* the change being mapped */
 
     siphon_buf_t kbuf, vbuf;
@@ -124,7 +125,14 @@ static int emit(pipe_t *p, const siphon_mapping_t *map, char op, const siphon_va
     char *json = NULL;
     int rc;
 
-    snprintf(event_id, sizeof(event_id), "%s:%" PRIu32, p->txpos, p->change_idx);
+    /* Deterministic: the same change always gets the same id. A change that becomes two events
+     * of one stream (a key change: delete + create) numbers the second one ".1". */
+    if (p->sub_idx == 0)
+        snprintf(event_id, sizeof(event_id), "%s:%" PRIu32, p->txpos, p->change_idx);
+    else
+        snprintf(event_id, sizeof(event_id), "%s:%" PRIu32 ".%" PRIu32, p->txpos, p->change_idx,
+                 p->sub_idx);
+    p->sub_idx++;
     siphon_buf_reset(&p->kbuf);
     siphon_buf_reset(&p->vbuf);
     if (key && (rc = siphon_avro_stream_encode_key(stream, key, &p->kbuf, p->errbuf,
@@ -245,6 +253,7 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
             p->txid = rec->txid;
             p->commit_ts_us = rec->commit_ts_us;
             p->change_idx = 0;
+            p->sub_idx = 0;
             p->chg = rec;
             rc = rec->op == SIPHON_OP_TRUNCATE
                      ? handle_truncate(p, rec)
@@ -255,6 +264,7 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
             return rc;
         }
         p->chg = rec;
+        p->sub_idx = 0;
         p->st.changes++;
         if (rec->op == SIPHON_OP_TRUNCATE)
             rc = handle_truncate(p, rec);

@@ -179,6 +179,60 @@ static void test_sample(void **state)
     siphon_mapset_destroy(ms);
 }
 
+typedef struct keylog {
+    int n;
+    char ops[4];
+    char keys[4][16];
+    int had_after[4];
+} keylog_t;
+
+static int keylog_cb(const siphon_mapped_t *m, void *opaque)
+{
+    keylog_t *k = opaque;
+    if (k->n >= 4)
+        return -1;
+    k->ops[k->n] = m->op;
+    snprintf(k->keys[k->n], sizeof(k->keys[0]), "%.*s", (int)m->key[1].u.s.len, m->key[1].u.s.ptr);
+    k->had_after[k->n] = m->after != NULL;
+    k->n++;
+    return 0;
+}
+
+/* An update that changes the key becomes a delete of the old key and a create of the new one
+ * (so a compacted topic forgets the old key); an update that keeps the key stays one update. */
+static void test_key_change_splits(void **state)
+{
+    siphon_mapset_t *ms = load_sample();
+    char errbuf[1024];
+    siphon_value_t oldv[8], newv[8];
+    oehdr_row(oldv, "0000000001", "100");
+    for (int i = 2; i < 8; i++) /* REPLICA IDENTITY DEFAULT: the old row carries only the key */
+        oldv[i] = (siphon_value_t){.type = SIPHON_V_UNCHANGED};
+    oehdr_row(newv, "0000000002", "100");
+    siphon_row_t orow = {8, oldv}, nrow = {8, newv};
+    siphon_change_t chg = {.kind = SIPHON_REC_CHANGE, .op = SIPHON_OP_UPDATE, .rel = &oehdr,
+                           .before = &orow, .after = &nrow};
+    keylog_t k = {0};
+    assert_int_equal(siphon_mapset_apply(ms, &chg, errbuf, sizeof(errbuf), keylog_cb, &k), 0);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.ops[0], 'd');
+    assert_string_equal(k.keys[0], "0000000001");
+    assert_false(k.had_after[0]);
+    assert_int_equal(k.ops[1], 'c');
+    assert_string_equal(k.keys[1], "0000000002");
+    assert_true(k.had_after[1]);
+
+    /* same key in the old row: one update */
+    oehdr_row(oldv, "0000000002", "100");
+    for (int i = 2; i < 8; i++)
+        oldv[i] = (siphon_value_t){.type = SIPHON_V_UNCHANGED};
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(siphon_mapset_apply(ms, &chg, errbuf, sizeof(errbuf), keylog_cb, &k), 0);
+    assert_int_equal(k.n, 1);
+    assert_int_equal(k.ops[0], 'u');
+    siphon_mapset_destroy(ms);
+}
+
 /* Bindings are cached per relation version; a new version binds on first sight. */
 static void test_binding_cache(void **state)
 {
@@ -472,6 +526,7 @@ int main(void)
     const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_sample),
         cmocka_unit_test(test_binding_cache),
+        cmocka_unit_test(test_key_change_splits),
         cmocka_unit_test(test_no_allocation_per_row),
         cmocka_unit_test(test_callback_contract),
         cmocka_unit_test(test_load_folder_errors),
