@@ -123,6 +123,23 @@ int siphon_pg__cat_check_server(siphon_source_t *src, char *errbuf, size_t errsi
     }
     PQclear(res);
 
+    /* Checked here because a walsender refusing the role only says so on a failed connection,
+     * which looks like any other connection failure (and would be retried forever). */
+    if (!(res = query(src, "read the role's attributes",
+                      "SELECT rolreplication OR rolsuper, current_user FROM pg_catalog.pg_roles "
+                      "WHERE rolname = current_user",
+                      0, NULL, &rc, errbuf, errsize)))
+        return rc;
+    if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] != 't') {
+        rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                        "could not use logical replication as role \"%s\": it lacks the "
+                        "REPLICATION attribute; a DBA runs: ALTER ROLE \"%s\" REPLICATION;",
+                        PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 1));
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+
     if (!(res = query(src, "read the database encoding", "SELECT current_setting('server_encoding')",
                       0, NULL, &rc, errbuf, errsize)))
         return rc;

@@ -144,6 +144,9 @@ int siphon_pg__rel_set_type_name(pg_rel_t *r, int col, const char *type_name);
 
 #define PG_BATCH_MAX_RECS 4096
 #define PG_BATCH_MAX_BYTES ((size_t)8 << 20)
+/* next() returns as soon as it has this many records, or PG_BATCH_LINGER_MS after the first. */
+#define PG_BATCH_LINGER_RECS 512
+#define PG_BATCH_LINGER_MS 2
 
 typedef struct pg_relmap_slot {
     uint32_t oid;
@@ -265,9 +268,6 @@ struct siphon_source {
     uint64_t acked;          /* last position given to ack() (flush/apply) */
     uint64_t sent_flush;     /* flush value of the last status update sent */
     int64_t last_status_ms;
-
-    void **bufs;             /* libpq CopyData buffers of the current batch (PQfreemem) */
-    int nbufs, capbufs;
 };
 
 /* pg_catalog.c: all run on src->cat; return 0 or a negative code with errbuf set. */

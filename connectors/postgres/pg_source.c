@@ -26,6 +26,11 @@
  * walEnd becomes a POSITION record: once the pipeline acknowledges it, the slot advances even
  * when every change is filtered out or the database is idle.
  *
+ * Batches: next() returns once it has PG_BATCH_LINGER_RECS records, or PG_BATCH_LINGER_MS after
+ * the first one arrived (at most its timeout), so a busy stream gives the pipeline batches of
+ * hundreds of records while an idle one adds at most 2 ms of latency. Each CopyData message is
+ * copied into the batch's arena and libpq's buffer freed at once.
+ *
  * Threads: the callbacks of one source must not run concurrently (the pipeline calls them all
  * from its one loop).
  */
@@ -72,29 +77,6 @@ static const char *trim_msg(const char *msg, char *buf, size_t size)
 static void lsn_text(uint64_t lsn, char *buf, size_t size)
 {
     siphon_pg__lsn_format(lsn, buf, size);
-}
-
-/* ---- CopyData buffers of the current batch ---- */
-
-static void bufs_free(siphon_source_t *src)
-{
-    for (int i = 0; i < src->nbufs; i++)
-        PQfreemem(src->bufs[i]);
-    src->nbufs = 0;
-}
-
-static int bufs_push(siphon_source_t *src, void *b)
-{
-    if (src->nbufs == src->capbufs) {
-        int ncap = src->capbufs ? src->capbufs * 2 : 1024;
-        void **n = realloc(src->bufs, (size_t)ncap * sizeof(*n));
-        if (!n)
-            return SIPHON_ENOMEM;
-        src->bufs = n;
-        src->capbufs = ncap;
-    }
-    src->bufs[src->nbufs++] = b;
-    return 0;
 }
 
 /* ---- the replication connection ---- */
@@ -297,13 +279,18 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
         char *buf = NULL;
         int r = PQgetCopyData(src->repl, &buf, 1);
         if (r > 0) {
+            /* Values point into the message until the batch ends: keep it in the batch's arena
+             * and give libpq's buffer back at once (malloc's fast path reuses it for the next
+             * message; freeing thousands at the end of a batch costs more than this copy). */
+            char *msg = siphon_arena_alloc(&src->st.arena, (size_t)r);
             refilled = 0;
-            if (bufs_push(src, buf) < 0) {
-                PQfreemem(buf);
+            if (msg)
+                memcpy(msg, buf, (size_t)r);
+            PQfreemem(buf);
+            if (!msg)
                 return siphon_err(errbuf, errsize, SIPHON_ENOMEM,
                                   "could not keep a replication message: out of memory");
-            }
-            if ((rc = siphon_pg__stream_copydata(&src->st, buf, (size_t)r, errbuf, errsize)) < 0)
+            if ((rc = siphon_pg__stream_copydata(&src->st, msg, (size_t)r, errbuf, errsize)) < 0)
                 return rc;
             if (src->st.reply_requested && send_status(src) < 0)
                 return repl_drop(src, "replication connection lost",
@@ -344,7 +331,7 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
  * direction the state waits for. Returns 0 or a fatal error. */
 static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t errsize)
 {
-    char msg[512], at[32];
+    char msg[512], at[48];
     int64_t now = siphon_pg__now_ms();
 
     switch (src->state) {
@@ -393,7 +380,10 @@ static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t 
             src->state = PG_S_STREAMING;
             src->backoff_ms = PG_BACKOFF_MIN_MS;
             src->last_status_ms = 0; /* tell the server where we stand right away */
-            lsn_text(src->start_pos, at, sizeof(at));
+            if (src->start_pos)
+                lsn_text(src->start_pos, at, sizeof(at));
+            else
+                snprintf(at, sizeof(at), "the slot's confirmed position");
             siphon_log(SIPHON_LOG_INFO, "pg",
                        "streaming from replication slot \"%s\" (publication \"%s\", database "
                        "\"%s\") at %s",
@@ -631,8 +621,7 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
         return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not read changes: bad arguments");
     batch->recs = NULL;
     batch->n = 0;
-    /* The previous batch is done: its values and CopyData buffers go. */
-    bufs_free(src);
+    /* The previous batch is done: its records, rows and messages go. */
     siphon_pg__stream_reset_batch(&src->st);
     if (src->state == PG_S_DOWN && src->retry_at_ms == INT64_MAX)
         return siphon_err(errbuf, errsize, SIPHON_EINVAL,
@@ -645,16 +634,30 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
             return rc;
     }
 
-    int64_t deadline = siphon_pg__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = siphon_pg__now_ms() + (timeout_ms > 0 ? timeout_ms : 0), wait_until;
+    int64_t linger_until = 0;
     for (;;) {
         if ((rc = repl_step(src, ready, errbuf, errsize)) < 0)
             return rc;
         ready = 0;
-        if (src->st.nrecs > 0)
+        int64_t now = siphon_pg__now_ms();
+        wait_until = deadline;
+        if (src->st.nrecs > 0) {
+            /* Under load the walsender writes a message at a time: linger a moment so the
+             * pipeline gets batches of hundreds of records instead of a few. */
+            if (src->st.nrecs >= PG_BATCH_LINGER_RECS || src->state != PG_S_STREAMING ||
+                src->st.batch_bytes >= PG_BATCH_MAX_BYTES || src->st.nrecs >= PG_BATCH_MAX_RECS)
+                break;
+            if (!linger_until)
+                linger_until = now + PG_BATCH_LINGER_MS;
+            if (now >= linger_until)
+                break;
+            if (linger_until < wait_until)
+                wait_until = linger_until;
+        }
+        if (now >= deadline)
             break;
-        if (siphon_pg__now_ms() >= deadline)
-            break;
-        ready = repl_wait(src, deadline);
+        ready = repl_wait(src, wait_until);
     }
     batch->recs = src->st.recs;
     batch->n = src->st.nrecs;
@@ -677,10 +680,12 @@ static int pg_ack(siphon_source_t *src, const siphon_pos_t *pos, char *errbuf, s
                    a, b, b);
         lsn = src->st.last_pos;
     }
-    if (lsn <= src->acked)
-        return 0;
-    src->acked = lsn;
-    if (src->state == PG_S_STREAMING && !src->broken && send_status(src) < 0) {
+    /* An ack that does not move still sends a status update when one is due: the pipeline
+     * calls ack() while it waits on a full sink, and that keeps wal_sender_timeout away. */
+    if (lsn > src->acked)
+        src->acked = lsn;
+    if (src->state == PG_S_STREAMING && !src->broken &&
+        status_due(src, siphon_pg__now_ms()) && send_status(src) < 0) {
         /* Dropping here would add a RESET to the batch the pipeline still reads: next() does. */
         src->broken = 1;
         snprintf(src->broken_reason, sizeof(src->broken_reason), "%s",
@@ -727,8 +732,6 @@ static void pg_close(siphon_source_t *src)
         PQfinish(src->repl);
     if (src->cat)
         PQfinish(src->cat);
-    bufs_free(src);
-    free(src->bufs);
     siphon_pg__stream_destroy(&src->st);
     free(src->name);
     free(src->conninfo);

@@ -59,6 +59,8 @@ typedef struct pipe {
     siphon_pipeline_stats_t st;
 } pipe_t;
 
+static int advance(struct pipe *p, int force);
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -99,6 +101,7 @@ static int mapping_index(pipe_t *p, const siphon_mapping_t *map)
 /* Hand one message to the sink, waiting (serving deliveries) while its queue is full. */
 static int produce(pipe_t *p, const siphon_sink_msg_t *msg)
 {
+    int64_t last_keepalive = now_ms();
     for (;;) {
         int rc = p->kops->produce(p->snk, msg, p->errbuf, sizeof(p->errbuf));
         if (rc == 0) {
@@ -110,6 +113,15 @@ static int produce(pipe_t *p, const siphon_sink_msg_t *msg)
         p->kops->poll(p->snk, 50);
         if (p->fatal)
             return SIPHON_EDELIVERY;
+        if (now_ms() - last_keepalive >= 1000) {
+            /* The source is not read while the sink is full: acknowledge what was delivered
+             * so far (or repeat the last acknowledgement), which also tells the source's server
+             * we are alive (Postgres drops a silent client after wal_sender_timeout). */
+            siphon_pos_t none = {0};
+            advance(p, 0);
+            p->sops->ack(p->src, p->have_acked ? &p->acked : &none, p->errbuf, sizeof(p->errbuf));
+            last_keepalive = now_ms();
+        }
         if (*p->stop)
             return SIPHON_ESTOP;
     }

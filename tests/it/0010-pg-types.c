@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "it_check.h"
 
@@ -120,7 +121,7 @@ static const char *type_cols[NCOLS] = {"id", "i2", "i4", "i8", "n",  "nf", "f4",
 /* What the server says each value is, in forms the value model can be compared with. */
 static const char *expect_sql =
     "SELECT id, i2::text, i4::text, i8::text, n::text, nf::text, f4::text, f8::text,"
-    " b::text, t, vc, format('%s', bp),"
+    " b::text, t, vc, CASE WHEN bp IS NOT NULL THEN format('%s', bp) END,"
     " CASE WHEN isfinite(d) THEN (d - '1970-01-01'::date)::text ELSE d::text END,"
     " (extract(epoch from tm) * 1000000)::bigint::text,"
     " CASE WHEN isfinite(ts) THEN (extract(epoch from ts) * 1000000)::bigint::text"
@@ -498,9 +499,11 @@ static void test_idle_and_reconnect(void **state)
     CHECK(fx, th_pg_current_lsn(fx->pg, &cur) == 0, "current lsn");
     recon_arg_t a = {0};
     int64_t end = th_now_ms() + 15000;
+    th_log("filtered traffic up to %" PRIx64 ": waiting for a POSITION past it", cur);
     while (th_now_ms() < end && a.last_position < cur) {
         /* keepalives come when the walsender is idle and we are behind */
         read_until(fx, src, 500, recon_cb, &a);
+        th_log("last POSITION %" PRIx64, a.last_position);
     }
     CHECK(fx, a.last_position >= cur, "no POSITION past %" PRIx64 " (last %" PRIx64 ")", cur,
           a.last_position);
@@ -520,10 +523,11 @@ static void test_idle_and_reconnect(void **state)
           a.last_position, before);
 
     /* Rows before and after a killed walsender: each arrives exactly once. */
-    a.want = 10;
+    a.want = 5;
     assert_int_equal(th_pg_exec(fx->pg, "INSERT INTO it_rc SELECT generate_series(1, 5)"), 0);
-    CHECK(fx, read_until(fx, src, 10000, recon_cb, &a) == 0 || a.n >= 5, "first rows");
+    CHECK(fx, read_until(fx, src, 10000, recon_cb, &a) == 0, "only %d of the first rows", a.n);
     CHECK(fx, th_pg_terminate_walsenders(fx->pg) >= 1, "no walsender to terminate");
+    a.want = 10;
     for (int i = 6; i <= 10; i++)
         assert_int_equal(th_pg_exec(fx->pg, "INSERT INTO it_rc VALUES (%d)", i), 0);
     CHECK(fx, read_until(fx, src, 20000, recon_cb, &a) == 0, "only %d rows after reconnect", a.n);
@@ -596,11 +600,22 @@ static void test_dba_errors(void **state)
     rc = ops->open(&src, &fx->cfg, ok, 1, NULL, err, sizeof(err));
     CHECK(fx, rc == SIPHON_EINVAL && strstr(err, "Bad-Slot"), "bad slot name: %d %s", rc, err);
 
+    /* a role without the REPLICATION attribute (trust auth: any role logs in) */
+    assert_int_equal(th_pg_exec(fx->pg, "CREATE ROLE it_norepl LOGIN"), 0);
+    char norepl[300];
+    snprintf(norepl, sizeof(norepl), "%s user=it_norepl", th_pg_conninfo(fx->pg));
+    fx->cfg.source.conninfo = norepl;
+    fx->cfg.source.slot = "it_err";
+    rc = ops->open(&src, &fx->cfg, ok, 1, NULL, err, sizeof(err));
+    CHECK(fx, rc == SIPHON_EINVAL && strstr(err, "ALTER ROLE \"it_norepl\" REPLICATION"),
+          "role without REPLICATION: %d %s", rc, err);
+    fx->cfg.source.conninfo = fx->conninfo;
+
     /* wal_level: logical slots must go before the server accepts wal_level = replica */
     assert_int_equal(th_pg_exec(fx->pg, "SELECT pg_drop_replication_slot(slot_name)"
-                                        " FROM pg_replication_slots;"
-                                        "ALTER SYSTEM SET wal_level = replica"),
+                                        " FROM pg_replication_slots"),
                      0);
+    assert_int_equal(th_pg_exec(fx->pg, "ALTER SYSTEM SET wal_level = replica"), 0);
     CHECK(fx, th_pg_restart(fx->pg) == 0, "restart");
     cfg_init(fx, "it_err");
     rc = ops->open(&src, &fx->cfg, ok, 1, NULL, err, sizeof(err));
