@@ -212,7 +212,9 @@ convert_err: {
     snprintf(tmp, sizeof(tmp), "%s", p->errbuf);
     snprintf(p->errbuf, sizeof(p->errbuf),
              "could not encode %s event of table %s.%s at %s for entity %s.v%d: %.600s (fix the "
-             "mapping %s or the schema)", op == 'd' ? "delete" : op == 'u' ? "update" : "insert",
+             "mapping %s or the schema)",
+             op == 'd' ? "delete" : op == 'u' ? "update" : op == 't' ? "truncate"
+                                    : op == 'r' ? "snapshot" : "insert",
              chg->rel->schema, chg->rel->name, p->txpos, siphon_mapping_entity(map),
              siphon_mapping_major(map), tmp, siphon_mapping_path(map));
     return rc;

@@ -153,6 +153,9 @@ int th_pg_exec_file(th_pg_t *pg, const char *path);
 int th_pg_terminate_walsenders(th_pg_t *pg);
 /* Number of active walsenders (pg_stat_replication rows), or -1. */
 int th_pg_walsenders(th_pg_t *pg);
+/* The pid of the walsender in state 'streaming' (the lowest if several), 0 when none, -1 on
+ * error. */
+int th_pg_streaming_walsender(th_pg_t *pg);
 /* The slot's confirmed_flush_lsn (0 when the slot has none yet), or -1 on error / no slot. */
 int th_pg_slot_confirmed(th_pg_t *pg, const char *slot, uint64_t *lsn);
 /* pg_current_wal_lsn(), or -1. */
@@ -183,6 +186,8 @@ typedef struct th_header {
     size_t len;
 } th_header_t;
 
+/* A consumed message. key, value and header values are copies followed by a NUL byte that
+ * their lengths do not count, so text can be read as a C string. */
 typedef struct th_msg {
     int32_t partition;
     int64_t offset;
@@ -229,6 +234,7 @@ typedef struct th_siphon_conf {
     const char *mappings_dir;  /* default <source>/mappings */
     const char *schemas_dir;   /* default <source>/schemas */
     int status_interval_ms;    /* 0: leave to the default */
+    const char *extra_source;  /* more keys of `source:`, YAML "key: value" lines, or NULL */
     int flush_interval_ms;     /* 0: leave to the default */
     const char *log_level;     /* default "info" */
     const char *extra_props;   /* more librdkafka properties, YAML "key: value" lines, or NULL */
@@ -253,16 +259,17 @@ void th_decoder_destroy(th_decoder_t *d);
 typedef struct th_event {
     const th_msg_t *msg;  /* borrowed */
     const char *entity;   /* borrowed from the decoder */
-    json_t *key;          /* owned: the decoded key record, NULL for a message without key
-                             (a truncate event) */
+    json_t *key;          /* owned: the decoded key record, NULL for a message without a
+                             key (a truncate event) */
     json_t *value;        /* owned: the decoded envelope, NULL for a tombstone */
     char op;              /* envelope op ('c','u','d','r','t'...), 0 for a tombstone */
     const char *event_id; /* borrowed from value, NULL for a tombstone */
 } th_event_t;
 
 /* Decode one message: key and value (either may be absent, not both) must be single-object
- * encoded (C3 01 + fingerprint) with fingerprints of the same mapped stream, and the siphon.schema_fingerprint header must match
- * the value's (when the message has a value). 0 or -1 with the reason printed. */
+ * encoded (C3 01 + fingerprint) with fingerprints of the same mapped stream, and the
+ * siphon.schema_fingerprint header must match the value's (when the message has a value).
+ * 0 or -1 with the reason printed. */
 int th_decode(th_decoder_t *d, const th_msg_t *m, th_event_t *ev);
 void th_event_clear(th_event_t *ev);
 
@@ -270,8 +277,9 @@ void th_event_clear(th_event_t *ev);
  * the mapping's YAML `fields`), or NULL when no field reads that column. Borrowed from d. */
 const char *th_decoder_field(th_decoder_t *d, const char *entity, const char *column);
 
-/* Look up a dotted path ("after.order_id", "source.table") in a JSON object. A union rendered
- * as a one-member object {"type": value} is unwrapped when the next step needs it. Borrowed. */
+/* Look up a dotted path ("after.order_id", "source.table") in a decoded event (unions are
+ * rendered as their branch's value, so a path goes straight through them). NULL when a step is
+ * missing or not an object. Borrowed. */
 json_t *th_json_path(json_t *root, const char *path);
 /* The value at path as text: strings as they are, numbers/booleans printed, null -> "null",
  * missing -> "<missing>". Writes into buf and returns it. */
@@ -380,7 +388,8 @@ int th_env_siphon_start(th_env_t *env);
 /* Send sig to the current run and wait up to timeout_ms for it to exit; returns its exit code,
  * or -1 when it did not exit in time (it is then SIGKILLed). The run is kept for its log. */
 int th_env_siphon_stop(th_env_t *env, int sig, int timeout_ms);
-/* Wait until the slot exists and a walsender streams (siphon is ready), up to timeout_ms. 0/-1. */
+/* Wait until a walsender holding the slot reports state 'streaming' (siphon is ready), up to
+ * timeout_ms. 0/-1 (also as soon as the current run exits). */
 int th_env_wait_streaming(th_env_t *env, int timeout_ms);
 /* Print every run's log (tail) and the server log to stderr, once. */
 void th_env_dump_logs(th_env_t *env);

@@ -29,6 +29,18 @@ static void th__yq(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Write each non-empty line of text (may be NULL) with the indent before it. */
+static void th__indented(FILE *f, const char *text, const char *indent)
+{
+    for (const char *s = text; s && *s;) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s) : strlen(s);
+        if (n > 0)
+            fprintf(f, "%s%.*s\n", indent, (int)n, s);
+        s += n + (nl ? 1 : 0);
+    }
+}
+
 int th_siphon_conf_write(const char *path, const th_siphon_conf_t *conf)
 {
     if (!conf->conninfo || !conf->offsets_path)
@@ -54,7 +66,9 @@ int th_siphon_conf_write(const char *path, const th_siphon_conf_t *conf)
     }
     if (conf->status_interval_ms > 0)
         fprintf(f, "\n  status_interval_ms: %d", conf->status_interval_ms);
-    fprintf(f, "\nmappings: ");
+    fputc('\n', f);
+    th__indented(f, conf->extra_source, "  ");
+    fprintf(f, "mappings: ");
     th__yq(f, mappings);
     fprintf(f, "\nschemas: ");
     th__yq(f, schemas);
@@ -63,17 +77,7 @@ int th_siphon_conf_write(const char *path, const th_siphon_conf_t *conf)
     fprintf(f, "\n  tombstones: true\n  properties:\n    bootstrap.servers: ");
     th__yq(f, conf->bootstraps ? conf->bootstraps : "");
     fputc('\n', f);
-    if (conf->extra_props) {
-        /* indent each line under properties */
-        const char *s = conf->extra_props;
-        while (*s) {
-            const char *nl = strchr(s, '\n');
-            size_t n = nl ? (size_t)(nl - s) : strlen(s);
-            if (n > 0)
-                fprintf(f, "    %.*s\n", (int)n, s);
-            s += n + (nl ? 1 : 0);
-        }
-    }
+    th__indented(f, conf->extra_props, "    ");
     fprintf(f, "offsets:\n  path: ");
     th__yq(f, conf->offsets_path);
     if (conf->flush_interval_ms > 0)

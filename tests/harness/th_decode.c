@@ -308,36 +308,12 @@ json_t *th_json_path(json_t *root, const char *path)
     while (cur && *path) {
         const char *dot = strchr(path, '.');
         size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(seg))
+        if (n >= sizeof(seg) || !json_is_object(cur))
             return NULL;
         memcpy(seg, path, n);
         seg[n] = '\0';
         path += n + (dot ? 1 : 0);
-        if (!json_is_object(cur))
-            return NULL;
-        json_t *next = json_object_get(cur, seg);
-        if (!next && json_object_size(cur) == 1) {
-            /* a union branch {"type": value}: step into it */
-            const char *k;
-            json_t *v;
-            json_object_foreach(cur, k, v) {
-                if (json_is_object(v))
-                    next = json_object_get(v, seg);
-            }
-        }
-        cur = next;
-    }
-    /* unwrap a final union branch {"string": "x"} / {"bytes": ...} */
-    if (cur && json_is_object(cur) && json_object_size(cur) == 1) {
-        const char *k;
-        json_t *v;
-        static const char *prims[] = {"string", "int", "long", "bytes", "boolean",
-                                      "double", "float", "null", NULL};
-        json_object_foreach(cur, k, v) {
-            for (int i = 0; prims[i]; i++)
-                if (strcmp(k, prims[i]) == 0)
-                    return v;
-        }
+        cur = json_object_get(cur, seg);
     }
     return cur;
 }

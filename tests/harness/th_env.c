@@ -103,9 +103,12 @@ int th_env_wait_streaming(th_env_t *env, int timeout_ms)
     int64_t deadline = th_now_ms() + timeout_ms;
     const char *slot = env->conf.slot ? env->conf.slot : "siphon_it";
     for (;;) {
+        /* the slot is also "active" while it is being created: wait for the walsender that
+         * holds it to report state 'streaming' */
         char *v = th_pg_value(env->pg, NULL,
-                              "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s' "
-                              "AND active",
+                              "SELECT count(*) FROM pg_replication_slots s "
+                              "JOIN pg_stat_replication r ON r.pid = s.active_pid "
+                              "WHERE s.slot_name = '%s' AND r.state = 'streaming'",
                               slot);
         int active = v ? atoi(v) : 0;
         free(v);

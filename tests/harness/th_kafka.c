@@ -153,14 +153,16 @@ const th_header_t *th_msg_header(const th_msg_t *m, const char *name)
     return NULL;
 }
 
+/* A copy with a NUL after the n bytes (not counted), so text payloads read as C strings. */
 static void *th__memdup(const void *p, size_t n)
 {
     if (!p)
         return NULL;
-    void *d = malloc(n ? n : 1);
+    char *d = malloc(n + 1);
     if (!d)
         abort();
     memcpy(d, p, n);
+    d[n] = '\0';
     return d;
 }
 

@@ -400,6 +400,18 @@ int th_pg_walsenders(th_pg_t *pg)
     return n;
 }
 
+int th_pg_streaming_walsender(th_pg_t *pg)
+{
+    char *v = th_pg_value(pg, NULL,
+                          "SELECT coalesce(min(pid), 0) FROM pg_stat_replication "
+                          "WHERE state = 'streaming'");
+    if (!v)
+        return -1;
+    int pid = atoi(v);
+    free(v);
+    return pid;
+}
+
 int th_pg_slot_confirmed(th_pg_t *pg, const char *slot, uint64_t *lsn)
 {
     int found = 0;

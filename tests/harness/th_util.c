@@ -110,7 +110,8 @@ const char *th_siphon_bin(void)
     const char *s = getenv("SIPHON_BIN");
     if (s && *s)
         return s;
-    th_err("SIPHON_BIN is not set: run the test through ctest, or export SIPHON_BIN=<build>/siphon");
+    th_err("SIPHON_BIN is not set: run the test through ctest, or export "
+           "SIPHON_BIN=<build>/siphon");
     return NULL;
 }
 
@@ -438,7 +439,9 @@ static void th__init_once(void)
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaction(sigs[i], &sa, NULL);
     atexit(th__atexit);
-    th__sweep_stale();
+    const char *keep = getenv("TH_KEEP");
+    if (!(keep && *keep && strcmp(keep, "0") != 0)) /* keeping: leave earlier runs' dirs too */
+        th__sweep_stale();
 }
 
 void th__cleanup_init(void)

@@ -272,6 +272,7 @@ static void test_conf(void **state)
         .topic_prefix = "erp",
         .offsets_path = offsets,
         .status_interval_ms = 250,
+        .extra_source = "create_publication: false\ncreate_slot: true\n",
         .flush_interval_ms = 100,
         .log_level = "debug",
         .extra_props = "linger.ms: \"5\"\nmessage.timeout.ms: \"60000\"\n",
@@ -285,6 +286,8 @@ static void test_conf(void **state)
     assert_string_equal(cfg->source.slot, "s1");
     assert_string_equal(cfg->source.publication, "p1");
     assert_int_equal(cfg->source.status_interval_ms, 250);
+    assert_int_equal(cfg->source.create_publication, 0);
+    assert_int_equal(cfg->source.create_slot, 1);
     assert_string_equal(cfg->sink.topic_prefix, "erp");
     assert_string_equal(cfg->offsets.path, offsets);
     assert_int_equal(cfg->offsets.flush_interval_ms, 100);

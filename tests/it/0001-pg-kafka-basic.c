@@ -380,6 +380,44 @@ static void test_replica_identity_full(void **state)
     clear_all(evs, 3);
 }
 
+static void test_key_change(void **state)
+{
+    state_t *st = *state;
+    th_env_t *env = st->env;
+    th_log("an update that changes the key (REPLICA IDENTITY DEFAULT): 'd' of the old key, its "
+           "tombstone, 'c' of the new key, with distinct event ids");
+    assert_int_equal(th_pg_exec(env->pg, "ALTER TABLE public.oehdr REPLICA IDENTITY DEFAULT"), 0);
+    txinfo_t tx;
+    run_txn(env, &tx, "UPDATE public.oehdr SET hdordn = 'SO2B' "
+                      "WHERE hdcomp = '01' AND hdordn = 'SO2'");
+    consume(st, 3);
+    th_event_t evs[3];
+    decode_next(st, evs, 3);
+    th_event_t *d = find(evs, 3, 'd', "SO2       ", "01");
+    th_event_t *c = find(evs, 3, 'c', "SO2B      ", "01");
+    IT_CHECK(env, d, "no 'd' event for the old key (01, 'SO2')");
+    IT_CHECK(env, c, "no 'c' event for the new key (01, 'SO2B')");
+    th_event_t *tomb = NULL;
+    for (int i = 0; i < 3; i++)
+        if (!evs[i].value)
+            tomb = &evs[i];
+    IT_CHECK(env, tomb && tomb->msg->klen == d->msg->klen &&
+                      !memcmp(tomb->msg->key, d->msg->key, d->msg->klen),
+             "no tombstone for the old key");
+    const row_t moved = {"01", "SO2B      ", "C2      ", "1999-12-31", "12.30", "O", NULL,
+                         "1999-12-31T23:59:59.000000Z"};
+    expect_row(env, c->value, "after", &moved);
+    IT_CHECK(env, json_is_null(th_json_path(d->value, "after")), "after of 'd' not null");
+    uint64_t pd = expect_source(env, d, &tx), pc = expect_source(env, c, &tx);
+    IT_CHECK(env, pd == pc, "one update, two positions");
+    expect_headers(env, d);
+    expect_headers(env, c);
+    IT_CHECK(env, strcmp(d->event_id, c->event_id) != 0,
+             "the 'd' and the 'c' made of one key-changing update share event_id %s: a consumer "
+             "de-duplicating on event_id would drop one of them", d->event_id);
+    clear_all(evs, 3);
+}
+
 static void test_truncate(void **state)
 {
     state_t *st = *state;
@@ -463,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_insert),
         cmocka_unit_test(test_update_delete),
         cmocka_unit_test(test_replica_identity_full),
+        cmocka_unit_test(test_key_change),
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_whole_stream),
     };

@@ -2,7 +2,9 @@
  * 0005-idle-slot-advances - a source whose mapped tables do not change must still let its slot
  * advance, or the server keeps WAL forever. With traffic only on a table no mapping reads, and
  * then with the server fully idle (only a CHECKPOINT's WAL), the slot's confirmed_flush_lsn
- * (pg_replication_slots) must catch up within a few seconds, and nothing may be published.
+ * (pg_replication_slots) must catch up within a few seconds, and nothing may be published. Then
+ * again with a publication FOR ALL TABLES, so the unmapped rows do reach siphon and their
+ * transactions (all rows filtered out) must be acknowledged at once.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +98,43 @@ static void test_idle_slot_advances(void **state)
     int n = th_consumer_poll(fx->cons, &fx->msgs, 0, 1000);
     IT_CHECK(env, n == 0, "%d messages appeared for unmapped traffic", n);
     int code = th_env_siphon_stop(env, SIGTERM, 30000);
+    IT_CHECK(env, code == 0, "siphon exited with %d after SIGTERM", code);
+
+    th_log("publication FOR ALL TABLES (create_publication: false): the unmapped rows now reach "
+           "siphon, which must drop them and still acknowledge their transactions");
+    IT_CHECK(env, th_pg_exec(env->pg, "DROP PUBLICATION siphon_it; "
+                                      "CREATE PUBLICATION siphon_it FOR ALL TABLES") == 0,
+             "recreate the publication");
+    env->conf.extra_source = "create_publication: false\n";
+    IT_CHECK(env, th_env_write_conf(env) == 0, "rewrite siphon.yaml");
+    IT_CHECK(env, th_env_siphon_start(env) == 0, "siphon did not start");
+    IT_CHECK(env, th_env_wait_streaming(env, 30000) == 0, "siphon did not start streaming");
+    for (int i = 1001; i <= 1300; i++) {
+        IT_CHECK(env, th_pg_exec(env->pg, "INSERT INTO public.oeaudit VALUES (%d, 'y')", i) == 0,
+                 "insert");
+        if (i % 20 == 0)
+            th_sleep_ms(100);
+    }
+    IT_CHECK(env, th_pg_current_lsn(env->pg, &target) == 0, "current LSN");
+    uint64_t before = seen;
+    ms = wait_confirmed(env, target, 8000, &seen);
+    th_lsn_format(target, a, sizeof(a));
+    th_lsn_format(seen, b, sizeof(b));
+    IT_CHECK(env, ms >= 0, "with the unmapped table published, confirmed_flush_lsn stayed at %s, "
+                           "behind %s: filtered transactions are not acknowledged", b, a);
+    IT_CHECK(env, seen > before, "the slot did not move");
+    th_log("  confirmed_flush_lsn reached %s (>= %s) within %d ms", b, a, ms);
+    n = th_consumer_poll(fx->cons, &fx->msgs, 0, 1000);
+    IT_CHECK(env, n == 0, "%d messages appeared for unmapped traffic", n);
+
+    th_log("a mapped change still streams: exactly one message");
+    IT_CHECK(env, th_pg_exec(env->pg, "INSERT INTO public.oehdr (hdcomp, hdordn, hdcust) "
+                                      "VALUES ('01', 'IDLE1', 'C1')") == 0, "insert");
+    n = th_env_consume(env, fx->cons, &fx->msgs, 1, 20000);
+    IT_CHECK(env, n == 1, "the mapped insert did not arrive");
+    n = th_consumer_poll(fx->cons, &fx->msgs, 0, 500);
+    IT_CHECK(env, n == 1, "%d messages arrived, expected 1", n);
+    code = th_env_siphon_stop(env, SIGTERM, 30000);
     IT_CHECK(env, code == 0, "siphon exited with %d after SIGTERM", code);
 }
 
