@@ -112,6 +112,7 @@ typedef struct lat_result {
     double siphon_cpu_pct;
     long siphon_hwm_kb;
     double other_pct;
+    double avg_key, avg_value;      /* message sizes, bytes */
     int ok;
 } lat_result_t;
 
@@ -610,8 +611,11 @@ static char *write_config(bench_t *b, const char *prefix)
         const char *eq = strchr(b->o.props[i], '=');
         used += (size_t)snprintf(extra + used, sizeof(extra) - used, "    %.*s: \"%s\"\n",
                                  (int)(eq - b->o.props[i]), b->o.props[i], eq + 1);
-        if (used >= sizeof(extra))
+        if (used >= sizeof(extra)) {
+            th_err("could not write %s: too many --prop options", path);
+            free(path);
             return NULL;
+        }
     }
     if (b->o.max_inflight > 0)
         snprintf(extra + used, sizeof(extra) - used, "pipeline:\n  max_inflight_bytes: %lld\n",
@@ -1225,6 +1229,8 @@ static int phase_lat(bench_t *b)
             th_err("message %d of %s has no readable source.commit_ts_us / ts_us", i, topic);
             goto out;
         }
+        r->avg_key += (double)c.msgs.v[i].klen / c.msgs.n;
+        r->avg_value += (double)c.msgs.v[i].vlen / c.msgs.n;
         int64_t l = c.recv_us[i] - commit_us;
         if (l > worst_all)
             worst_all = l;
@@ -1264,6 +1270,8 @@ static int phase_lat(bench_t *b)
            r->p99 < TARGET_P99_MS ? "ok" : "MISSED");
     printf("  commit -> produce:   p50 %.1f ms   p99 %.1f ms   (envelope ts_us: siphon encoded it)\n",
            r->emit_p50, r->emit_p99);
+    printf("  %.2f%% of the events took longer than %.0f ms; messages average %.0f bytes of key and "
+           "%.0f of value\n", r->over_target_pct, TARGET_P99_MS, r->avg_key, r->avg_value);
     printf("  writer %.0f/s; siphon CPU %.0f%% of one core; other processes %.0f%% of a core; "
            "target: p99 < %.0f ms\n", r->achieved_rate, r->siphon_cpu_pct, r->other_pct,
            TARGET_P99_MS);
@@ -1516,8 +1524,10 @@ static int write_report(bench_t *b, const char *path)
                 r->max_ms);
         fprintf(f, "| siphon encodes (ts_us) | %.1f ms | | %.1f ms | | |\n", r->emit_p50,
                 r->emit_p99);
-        fprintf(f, "\nsiphon used %.0f%% of one core at that rate; other processes on the machine "
-                   "%.0f%% of a core.\n", r->siphon_cpu_pct, r->other_pct);
+        fprintf(f, "\n%.2f%% of the events took longer than %.0f ms. siphon used %.0f%% of one core "
+                   "at that rate; other processes on the machine %.0f%% of a core. Messages average "
+                   "%.0f bytes of key and %.0f of value.\n", r->over_target_pct, TARGET_P99_MS,
+                r->siphon_cpu_pct, r->other_pct, r->avg_key, r->avg_value);
     }
     if (b->rss.ok) {
         const rss_result_t *r = &b->rss;

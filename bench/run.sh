@@ -4,7 +4,7 @@
 # (e.g. --quick for a smoke run, --perf to profile siphon, --phases tput).
 #
 # Prints the results as it goes and writes them as Markdown to BUILD_DIR/bench-report.md; the
-# reference run and how to read it are in docs/performance.md. Takes about two minutes on two
+# reference run and how to read it are in docs/performance.md. Takes under two minutes on two
 # cores; run it on an otherwise idle machine, since everything (PostgreSQL, siphon, the mock
 # Kafka cluster, the consumers) shares the same CPUs.
 set -eu

@@ -426,6 +426,8 @@ static int pipe_start(pipe_t *p, char *errbuf, size_t errsize)
 
     if ((rc = p->kops->open(&p->snk, p->cfg, on_delivery, p, errbuf, errsize)) < 0)
         goto out;
+    if (p->kops->prepare)
+        p->kops->prepare(p->snk, (const char *const *)p->topics, siphon_mapset_count(p->ms));
     if ((rc = mapped_tables(p, &tables, &ntables)) < 0)
         goto out;
 

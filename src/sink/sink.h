@@ -48,6 +48,11 @@ typedef struct siphon_sink_ops {
     int (*open)(siphon_sink_t **out, const siphon_config_t *cfg, siphon_sink_delivery_cb cb,
                 void *cb_opaque, char *errbuf, size_t errsize);
 
+    /* Optional (may be NULL): the topics this run will produce to, called once after open(), so
+     * the sink can look them up before the first event instead of on its first produce. Failures
+     * are not errors (the sink retries later). */
+    void (*prepare)(siphon_sink_t *snk, const char *const *topics, int ntopics);
+
     /* Queue a message; key, value and headers are copied. SIPHON_EAGAIN when the local queue is
      * full (poll and try again); other errors are fatal. */
     int (*produce)(siphon_sink_t *snk, const siphon_sink_msg_t *msg, char *errbuf,

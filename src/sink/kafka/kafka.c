@@ -7,6 +7,10 @@
  *   message.timeout.ms=0         never give up on a message: a broker outage is waited out
  *                                (with backpressure on the source) instead of failing the event
  *   queue.buffering.max.kbytes   from pipeline.max_inflight_bytes (memory bound)
+ *   queue.buffering.max.messages=50000   the count bound: a queued message costs ~0.8 KB of
+ *                                librdkafka memory whatever its size, so with small events the
+ *                                count, not the bytes, bounds RSS (bench: 33 MB instead of 90 MB
+ *                                while a 1,000,000-row transaction streams)
  *   linger.ms=5
  * Delivery reports are served from siphon_kafka__poll() on the pipeline thread and handed to the
  * pipeline's callback with the message's opaque. librdkafka's logs and errors go to siphon_log.
@@ -105,6 +109,7 @@ static int kafka_open(siphon_sink_t **out, const siphon_config_t *cfg, siphon_si
     if ((rc = set_prop(conf, "enable.idempotence", "true", errbuf, errsize)) < 0 ||
         (rc = set_prop(conf, "message.timeout.ms", "0", errbuf, errsize)) < 0 ||
         (rc = set_prop(conf, "linger.ms", "5", errbuf, errsize)) < 0 ||
+        (rc = set_prop(conf, "queue.buffering.max.messages", "50000", errbuf, errsize)) < 0 ||
         (rc = set_prop(conf, "queue.buffering.max.kbytes", kb, errbuf, errsize)) < 0 ||
         (rc = set_prop(conf, "client.id", cfg->name, errbuf, errsize)) < 0)
         goto err;
@@ -165,6 +170,25 @@ static int kafka_poll(siphon_sink_t *snk, int timeout_ms)
     return rd_kafka_poll(snk->rk, timeout_ms);
 }
 
+/* Look the topics up now: otherwise librdkafka learns a new topic's partitions only on its next
+ * periodic metadata scan (up to a second after the first produce). */
+static void kafka_prepare(siphon_sink_t *snk, const char *const *topics, int ntopics)
+{
+    for (int i = 0; i < ntopics; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(snk->rk, topics[i], NULL);
+        if (!rkt)
+            continue;
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(snk->rk, 0, rkt, &md, 2000);
+        if (err)
+            siphon_log(SIPHON_LOG_DEBUG, "kafka", "could not look up topic %s yet: %s", topics[i],
+                       rd_kafka_err2str(err));
+        else
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+    }
+}
+
 static int kafka_flush(siphon_sink_t *snk, int timeout_ms)
 {
     rd_kafka_resp_err_t err = rd_kafka_flush(snk->rk, timeout_ms);
@@ -191,6 +215,7 @@ const siphon_sink_ops_t siphon_kafka_sink = {
     .type = "kafka",
     .wants_json = 0,
     .open = kafka_open,
+    .prepare = kafka_prepare,
     .produce = kafka_produce,
     .poll = kafka_poll,
     .flush = kafka_flush,
