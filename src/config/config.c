@@ -548,17 +548,20 @@ static int cfg_props(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
 static int cfg_sink(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
 {
     static const cfg_key_t keys[] = {
-        {"type", "type: kafka or type: stdout"},
+        {"type", "type: kafka, type: file or type: stdout"},
         {"topic_prefix", NULL},
         {"tombstones", NULL},
         {"properties", NULL},
+        {"path", NULL},
+        {"roll_bytes", NULL},
+        {"roll_ms", NULL},
     };
-    static const char *const types[] = {"kafka", "stdout", NULL};
+    static const char *const types[] = {"kafka", "stdout", "file", NULL};
     yaml_node_t *v[CFG_MAX_KEYS];
     int type = 0, rc;
 
     if ((rc = cfg_section(cx, sec, "sink", "sink settings: type, topic_prefix, ...")) ||
-        (rc = cfg_walk(cx, sec, "in sink", keys, 4, v)) ||
+        (rc = cfg_walk(cx, sec, "in sink", keys, 7, v)) ||
         (rc = cfg_choice(cx, v[0], "sink.type", 0, types, &type)))
         return rc;
     if (!(cfg->sink.type = strdup(types[type])))
@@ -576,6 +579,22 @@ static int cfg_sink(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
     if (v[2] && (rc = cfg_bool(cx, v[2], "sink.tombstones", &cfg->sink.tombstones)))
         return rc;
     if (v[3] && (rc = cfg_props(cx, v[3], cfg)))
+        return rc;
+    if (v[4]) {
+        if ((rc = cfg_path(cx, v[4], "sink.path", &cfg->sink.path)))
+            return rc;
+    } else if (type == 2) {
+        return cfg_fail(cx, sec->start_mark,
+                        "missing required key 'path' in sink (expected path: <folder> for type "
+                        "file; one Avro container file series per stream is written there)");
+    }
+    if (v[5] && (rc = cfg_llong(cx, v[5], "sink.roll_bytes", 4096, LLONG_MAX,
+                                "a size in bytes, at least 4096, e.g. 67108864",
+                                &cfg->sink.roll_bytes)))
+        return rc;
+    if (v[6] && (rc = cfg_int(cx, v[6], "sink.roll_ms", 100, INT_MAX,
+                              "a whole number of milliseconds, at least 100, e.g. 60000",
+                              &cfg->sink.roll_ms)))
         return rc;
     return 0;
 }
@@ -763,6 +782,8 @@ int siphon_config_parse(siphon_config_t **out, const char *text, size_t len, con
     cfg->source.create_publication = 1;
     cfg->source.status_interval_ms = CFG_DEFAULT_INTERVAL_MS;
     cfg->sink.tombstones = 1;
+    cfg->sink.roll_bytes = 64LL << 20;
+    cfg->sink.roll_ms = 60000;
     cfg->offsets.flush_interval_ms = CFG_DEFAULT_INTERVAL_MS;
     cfg->pipeline.max_inflight_bytes = CFG_DEFAULT_INFLIGHT;
     cfg->log.level = SIPHON_LOG_INFO;
@@ -862,6 +883,7 @@ void siphon_config_destroy(siphon_config_t *cfg)
         free(cfg->sink.props[i].value);
     }
     free(cfg->sink.props);
+    free(cfg->sink.path);
     free(cfg->offsets.path);
     free(cfg);
 }

@@ -18,10 +18,13 @@
  *   mappings: mappings                    # folder of mapping files (relative to the config file)
  *   schemas: schemas                      # folder of .avsc files (relative to the config file)
  *   sink:
- *     type: kafka                         # kafka | stdout
+ *     type: kafka                         # kafka | file | stdout
  *     topic_prefix: erp                   # required for kafka
  *     tombstones: true                    # follow a delete with a null-value message
  *     properties: { bootstrap.servers: "broker:9092", ... }   # passed verbatim to librdkafka
+ *     path: /var/lib/siphon/out           # file: folder of Avro container files (required)
+ *     roll_bytes: 67108864                # file: new file past this size
+ *     roll_ms: 60000                      # file: new file after this long
  *   offsets:
  *     path: /var/lib/siphon/erp.offsets.json   # required
  *     flush_interval_ms: 1000
@@ -64,6 +67,9 @@ typedef struct siphon_config {
         int tombstones;
         siphon_kv_t *props; /* librdkafka properties, in file order */
         int nprops;
+        char *path;    /* file: the folder of container files (resolved like other paths) */
+        long long roll_bytes; /* file: start a new file past this size (default 64 MiB) */
+        int roll_ms;   /* file: start a new file after this long (default 60000) */
     } sink;
 
     struct {
