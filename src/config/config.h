@@ -58,6 +58,26 @@ typedef struct siphon_config {
         int status_interval_ms;
     } source;
 
+    /* source.type odbc (filled by the ODBC source section of the loader). */
+    struct siphon_config_odbc {
+        char *dsn;                  /* unixODBC DSN or connection string (secrets via ${VAR}) */
+        int poll_interval_ms;       /* between polls of one table, default 1000 */
+        int max_rows_per_poll;      /* default 10000 */
+        int safety_lag_ms;          /* timestamp modes: stay this far behind the DB clock, 5000 */
+        int reconcile_interval_s;   /* delete detection period, default 3600; 0 = off */
+        int reconcile_chunk;        /* keys per reconciliation query, default 10000 */
+        char *state_dir;            /* key sets and hashes; default <offsets dir>/<name>.odbc */
+        struct siphon_config_odbc_table {
+            char *table;            /* schema.table as in the mapping's source.table */
+            char *mode;             /* incrementing | timestamp | timestamp+incrementing | snapshot */
+            char *timestamp_column;
+            char *incrementing_column;
+            char **key_columns;     /* default: the table's primary key */
+            int nkey_columns;
+        } *tables;
+        int ntables;
+    } odbc;
+
     char *mappings_dir; /* resolved against the config file's folder */
     char *schemas_dir;
 
