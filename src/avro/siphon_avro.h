@@ -193,4 +193,211 @@ int siphon_avro_stream_encode_value(siphon_avro_stream_t *st, const siphon_avro_
 int siphon_avro_stream_decode_json(char **out, const siphon_avro_stream_t *st, int is_key,
                                    const void *msg, size_t len, char *errbuf, size_t errsize);
 
+/* ---- schema compatibility (compat.c) ----
+ *
+ * Avro schema resolution (specification 1.11, "Schema Resolution") as a check between two
+ * schemas: can every datum written with the writer schema be read with the reader schema? Every
+ * rule is ours (avro-c's resolver refuses reader fields that have defaults): fields added or
+ * removed with and without defaults, field and named-type aliases, promotions int -> long ->
+ * float -> double and string <-> bytes, unions on either side, enum symbols with and without
+ * the reader's enum default, fixed sizes, arrays, maps, nested and recursive records, and
+ * logical types. Names compare as Java's SchemaCompatibility (and so the Confluent Schema
+ * Registry) compares them: same unqualified name, or the writer's full name among the reader's
+ * aliases. Logical types are stricter than Java's checker, which ignores them: a decimal must
+ * keep its scale and may only widen its precision, and a reader may not give a writer's value
+ * another logical type (timestamp-millis read as timestamp-micros, plain long read as a date).
+ * docs/schemas.md lists every rule with an example.
+ *
+ * An incompatibility is reported with the path of the field, as dotted field names from the
+ * root record's short name ("SalesOrder.lines[].price": "[]" is an array's items, "{}" a map's
+ * values), and why, in reader/writer terms. */
+
+/* Confluent Schema Registry's modes. "new" is the schema being published, "latest" the last
+ * version recorded, "all" every recorded version of the same stream (same major):
+ *   BACKWARD             new reads data written with latest  (reader new, writer latest)
+ *   BACKWARD_TRANSITIVE  new reads data written with all     (reader new, writer each)
+ *   FORWARD              latest reads data written with new  (reader latest, writer new)
+ *   FORWARD_TRANSITIVE   all read data written with new      (reader each, writer new)
+ *   FULL, FULL_TRANSITIVE  both of the above
+ *   NONE                 no check */
+typedef enum siphon_avro_compat_mode {
+    SIPHON_COMPAT_BACKWARD = 0,
+    SIPHON_COMPAT_BACKWARD_TRANSITIVE,
+    SIPHON_COMPAT_FORWARD,
+    SIPHON_COMPAT_FORWARD_TRANSITIVE,
+    SIPHON_COMPAT_FULL,
+    SIPHON_COMPAT_FULL_TRANSITIVE,
+    SIPHON_COMPAT_NONE
+} siphon_avro_compat_mode_t;
+
+/* "BACKWARD" (any case, '-' for '_') -> mode. 0 or SIPHON_EINVAL naming the valid modes. */
+int siphon_avro_compat_mode_parse(siphon_avro_compat_mode_t *out, const char *name, char *errbuf,
+                                  size_t errsize);
+/* "BACKWARD", ... (never NULL). */
+const char *siphon_avro_compat_mode_name(siphon_avro_compat_mode_t mode);
+
+/* One incompatibility. All strings belong to the result. */
+typedef struct siphon_avro_compat_issue {
+    char *path;    /* "SalesOrder.total_amount"; "(root)" for a root that is not named */
+    char *reason;  /* "the writer's string cannot be read as long" */
+    char *context; /* which check found it ("new schema reading data written with 1.2"), or
+                      NULL when the caller gave none */
+} siphon_avro_compat_issue_t;
+
+/* A list of incompatibilities; zero-initialized it is empty. Checks append to it. */
+typedef struct siphon_avro_compat_result {
+    siphon_avro_compat_issue_t *issues;
+    int nissues;
+    int cap;
+} siphon_avro_compat_result_t;
+
+/* Free what the result holds and leave it empty (reusable). Accepts NULL. */
+void siphon_avro_compat_result_free(siphon_avro_compat_result_t *res);
+
+/* Append one issue (strings copied). 0 or SIPHON_ENOMEM (res unchanged). */
+int siphon_avro_compat_result_add(siphon_avro_compat_result_t *res, const char *path,
+                                  const char *reason, const char *context);
+
+/* Append the issues as lines "<indent>[<context>: ]<path>: <reason>\n". 0 or SIPHON_ENOMEM. */
+int siphon_avro_compat_result_format(siphon_buf_t *out, const siphon_avro_compat_result_t *res,
+                                     const char *indent);
+
+/* A schema prepared for checks: any Avro schema (not only records), parsed leniently as the
+ * specification tells readers to (unknown logical types are ignored), with its JSON kept for
+ * defaults and aliases. */
+typedef struct siphon_avro_compat_schema siphon_avro_compat_schema_t;
+
+/* Parse json (len bytes). origin names it in errors ("schemas/x.v1.avsc:3:7: ..."). Caller
+ * frees with siphon_avro_compat_schema_destroy(), which accepts NULL. SIPHON_EINVAL with the
+ * place in errbuf when the text is not a schema. */
+int siphon_avro_compat_schema_new(siphon_avro_compat_schema_t **out, const char *json, size_t len,
+                                  const char *origin, char *errbuf, size_t errsize);
+void siphon_avro_compat_schema_destroy(siphon_avro_compat_schema_t *cs);
+
+/* Can data written with `writer` be read with `reader`? Appends one issue per incompatibility
+ * to res (nothing when compatible); context (may be NULL) is copied into each. focus (may be
+ * NULL) is the full name of a record of the reader checked first, with paths starting at its
+ * short name: the history checks envelopes with the entity in focus, so a change to the
+ * entity reads "SalesOrder.total_amount", not "SalesOrderEnvelope.before.total_amount".
+ * Returns 0 (see res->nissues) or SIPHON_ENOMEM (res then holds what was found so far). */
+int siphon_avro_compat_check(siphon_avro_compat_result_t *res,
+                             const siphon_avro_compat_schema_t *reader,
+                             const siphon_avro_compat_schema_t *writer, const char *focus,
+                             const char *context);
+
+/* Check `next` against earlier versions prev[0..nprev-1] (oldest first) under mode, as the
+ * Schema Registry does (see siphon_avro_compat_mode_t); labels[i] names prev[i] in the
+ * contexts ("1.2"). Issues against the newest version come first. 0 or SIPHON_ENOMEM. */
+int siphon_avro_compat_check_mode(siphon_avro_compat_result_t *res,
+                                  siphon_avro_compat_mode_t mode,
+                                  const siphon_avro_compat_schema_t *next,
+                                  const siphon_avro_compat_schema_t *const *prev,
+                                  const char *const *labels, int nprev, const char *focus);
+
+/* Explain what changed from a to b, field by field, one line each appended to out:
+ *   "+ <path>: added, <type>[, default <json>]"      "- <path>: removed, <type>"
+ *   "~ <path>: <what changed>" (type, default, symbols, size, name, aliases, renamed from)
+ * Nothing is appended when the two are the same apart from docs. 0 or SIPHON_ENOMEM. */
+int siphon_avro_compat_diff(siphon_buf_t *out, const siphon_avro_compat_schema_t *a,
+                            const siphon_avro_compat_schema_t *b);
+
+/* ---- schema history (history.c) ----
+ *
+ * Every version of every stream's schemas that Siphon has published, in one JSON file next to
+ * the offsets file (<offsets folder>/<connector>.schemas.json), so that a changed schema can be
+ * checked against what consumers have already seen. A stream is "<entity>.v<major>"; its
+ * versions are numbered <major>.<minor>, minor from 0, in the order they were first published.
+ * A version holds the entity schema (.avsc text), the envelope and key schemas as published,
+ * the envelope's canonical form and fingerprint, the key's fingerprint, when it was recorded
+ * and under which mode it was checked.
+ *
+ * What counts as a new version: the envelope or the key JSON differs from the latest version's
+ * (compared as parsed JSON, so whitespace and key order do not count; docs and defaults do, as
+ * they are published). A new version must be compatible under the mode with the latest (or
+ * every, for _TRANSITIVE) version of its stream: the envelope by the rules of compat.c, with
+ * the entity record in focus, and the key must not change at all (the key bytes decide the
+ * partition and what compaction keeps, so any key change is a new major version). NONE checks
+ * nothing. A new major version is a new stream with a history of its own.
+ *
+ * The file is written atomically like the offsets file (temp file, fsync, rename, fsync of the
+ * folder) and only after every stream passed: a refused start records nothing. */
+typedef struct siphon_schema_history siphon_schema_history_t;
+
+/* One recorded version; everything borrowed from the history. */
+typedef struct siphon_schema_version {
+    int major, minor;
+    uint64_t fingerprint;     /* CRC-64-AVRO of the envelope's canonical form */
+    uint64_t key_fingerprint; /* CRC-64-AVRO of the key schema's canonical form */
+    const char *canonical;    /* the envelope's Parsing Canonical Form */
+    const char *schema_json;  /* the entity schema, as its .avsc file had it */
+    const char *value_json;   /* the envelope schema as published */
+    const char *key_json;     /* the key schema as published */
+    const char *published_at; /* when it was first recorded, "2024-01-31T10:15:00Z" */
+    const char *mode;         /* the compatibility mode it was checked under */
+} siphon_schema_version_t;
+
+/* "<folder of offsets_path>/<connector>.schemas.json" into buf (connector characters other than
+ * letters, digits, '.', '_' and '-' become '_'). 0, or SIPHON_EINVAL when it does not fit. */
+int siphon_schema_history_path(char *buf, size_t size, const char *offsets_path,
+                               const char *connector);
+
+/* Read the history file at path; a file that does not exist is an empty history. A file of
+ * another connector, or one that does not parse or whose fingerprints do not match its
+ * schemas, is SIPHON_EINVAL naming the file and what to do. Caller frees with
+ * siphon_schema_history_destroy(), which accepts NULL. */
+int siphon_schema_history_load(siphon_schema_history_t **out, const char *path,
+                               const char *connector, char *errbuf, size_t errsize);
+void siphon_schema_history_destroy(siphon_schema_history_t *hist);
+
+/* Write the history to its file atomically. 0 or SIPHON_EIO/SIPHON_ENOMEM with errbuf set. */
+int siphon_schema_history_save(siphon_schema_history_t *hist, char *errbuf, size_t errsize);
+
+/* The streams recorded, sorted by name ("sales_order.v1"), and their versions, oldest first.
+ * Borrowed; NULL when out of range or unknown. */
+int siphon_schema_history_stream_count(const siphon_schema_history_t *hist);
+const char *siphon_schema_history_stream_name(const siphon_schema_history_t *hist, int i);
+int siphon_schema_history_version_count(const siphon_schema_history_t *hist, const char *stream);
+const siphon_schema_version_t *siphon_schema_history_version(const siphon_schema_history_t *hist,
+                                                             const char *stream, int i);
+
+typedef enum siphon_schema_verdict {
+    SIPHON_SCHEMA_NEW = 0,      /* the stream has no history: it starts at <major>.0 */
+    SIPHON_SCHEMA_UNCHANGED,    /* the same as the latest version */
+    SIPHON_SCHEMA_COMPATIBLE,   /* changed, compatible: the next minor version */
+    SIPHON_SCHEMA_INCOMPATIBLE  /* changed, refused: issues say where and why */
+} siphon_schema_verdict_t;
+
+typedef struct siphon_schema_outcome {
+    siphon_schema_verdict_t verdict;
+    char stream[288];                   /* "sales_order.v1" */
+    int major, minor;                   /* the version it is or would be; INCOMPATIBLE: the
+                                           latest version */
+    siphon_avro_compat_result_t issues; /* INCOMPATIBLE only; free with
+                                           siphon_schema_outcome_free() */
+} siphon_schema_outcome_t;
+
+void siphon_schema_outcome_free(siphon_schema_outcome_t *oc);
+
+/* Check one stream (its entity schema must come from a file, siphon_schema_load) against its
+ * history under mode. With record set and a NEW or COMPATIBLE verdict the version is added to
+ * the history in memory (siphon_schema_history_save() writes it). 0 whatever the verdict, or a
+ * negative code (ENOMEM, EINVAL for a stream without entity name) with errbuf set. */
+int siphon_schema_history_check(siphon_schema_history_t *hist, const siphon_avro_stream_t *st,
+                                siphon_avro_compat_mode_t mode, int record,
+                                siphon_schema_outcome_t *out, char *errbuf, size_t errsize);
+
+/* What `siphon run` does at startup, and `siphon schema check` without record: load the history
+ * at path, check every stream, and
+ *  - when one is INCOMPATIBLE: return SIPHON_EINVAL with every incompatibility of every stream
+ *    in errbuf (path and reason, one per line, what to do last) and record nothing;
+ *  - else, with record, add the NEW and COMPATIBLE versions and save the file (only when
+ *    something was added), logging each at notice level.
+ * outcomes (may be NULL) receives one outcome per stream, which the caller frees with
+ * siphon_schema_outcome_free(). */
+int siphon_schema_history_sync(const char *path, const char *connector,
+                               siphon_avro_compat_mode_t mode,
+                               const siphon_avro_stream_t *const *streams, int nstreams,
+                               int record, siphon_schema_outcome_t *outcomes, char *errbuf,
+                               size_t errsize);
+
 #endif
