@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "connectors/postgres/postgres.h"
+#include "sink/file/file.h"
 #include "sink/kafka/kafka.h"
 #include "sink/stdout/stdout.h"
 
 static const siphon_source_ops_t *const sources[] = {&siphon_postgres_source};
-static const siphon_sink_ops_t *const sinks[] = {&siphon_kafka_sink, &siphon_stdout_sink};
+static const siphon_sink_ops_t *const sinks[] = {&siphon_kafka_sink, &siphon_file_sink,
+                                                 &siphon_stdout_sink};
 
 const siphon_source_ops_t *siphon_registry_source(const char *type)
 {
@@ -29,4 +31,4 @@ const siphon_sink_ops_t *siphon_registry_sink(const char *type)
 }
 
 const char *siphon_registry_source_types(void) { return "postgres"; }
-const char *siphon_registry_sink_types(void) { return "kafka, stdout"; }
+const char *siphon_registry_sink_types(void) { return "kafka, file, stdout"; }

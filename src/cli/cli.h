@@ -27,6 +27,7 @@ int siphon_cli_parse_config_opts(int argc, char **argv, const char *usage, const
                                  const char **level);
 
 int siphon_cmd_run(int argc, char **argv);
+int siphon_cmd_tail(int argc, char **argv);
 int siphon_cmd_schema(int argc, char **argv);
 int siphon_cmd_validate(int argc, char **argv);
 int siphon_cmd_version(int argc, char **argv);

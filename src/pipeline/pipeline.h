@@ -78,7 +78,8 @@ typedef struct siphon_pipeline_stats {
     uint64_t events;       /* events produced (tombstones excluded) */
     uint64_t delivered;    /* messages acknowledged by the sink */
     uint64_t txns;         /* transactions committed by the source */
-    char acked_pos[64];    /* last acknowledged position, as text */
+    char acked_pos[4096];  /* last acknowledged position, as text (stored in the offsets file:
+                              ODBC's holds every table's watermark) */
 } siphon_pipeline_stats_t;
 
 /* Run until *stop becomes non-zero (SIGINT/SIGTERM), then drain: stop reading, wait for the sink

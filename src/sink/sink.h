@@ -1,5 +1,5 @@
 /*
- * sink.h - the interface every sink implements (Kafka, stdout; files later).
+ * sink.h - the interface every sink implements (Kafka, Avro container files, stdout).
  *
  * A sink takes encoded messages asynchronously and reports each one delivered or failed through
  * the delivery callback, from inside poll() or flush(), on the caller's thread. The pipeline
@@ -52,6 +52,15 @@ typedef struct siphon_sink_ops {
      * the sink can look them up before the first event instead of on its first produce. Failures
      * are not errors (the sink retries later). */
     void (*prepare)(siphon_sink_t *snk, const char *const *topics, int ntopics);
+
+    /* Optional (may be NULL): the schemas of a stream, called once per topic after open() and
+     * before the first produce (sinks that write self-describing files need them: the file
+     * sink). A message's key and value are single-object encoded; their fingerprints name
+     * these schemas. The strings are copied. 0, or a negative SIPHON_E* code with errbuf
+     * saying why (fatal). */
+    int (*register_schemas)(siphon_sink_t *snk, const char *topic, uint64_t key_fingerprint,
+                            const char *key_schema_json, uint64_t value_fingerprint,
+                            const char *value_schema_json, char *errbuf, size_t errsize);
 
     /* Queue a message; key, value and headers are copied. SIPHON_EAGAIN when the local queue is
      * full (poll and try again); other errors are fatal. */

@@ -418,4 +418,22 @@ int th_fx_pump(th_fx_t *fx, int ms);
 int th_env_consume(th_env_t *env, th_consumer_t *cons, th_msgs_t *msgs, int until_n,
                    int timeout_ms);
 
+/* ---- the file sink (th_file.c) ---- */
+
+/* Rewrite env->config_path from env->conf with `sink: {type: file, path: out_dir}` instead of
+ * Kafka; roll_bytes/roll_ms <= 0 leave the defaults; extra_props (one "key: value" line, or
+ * NULL) goes under sink.properties. 0 or -1. */
+int th_file_conf_write(const th_env_t *env, const char *out_dir, long long roll_bytes,
+                       int roll_ms, const char *extra_props);
+/* The paths of the files in dir whose names end with suffix, sorted by name (NULL and *n 0 when
+ * none). Caller frees with th_file_list_free(). */
+char **th_file_list(const char *dir, const char *suffix, int *n);
+void th_file_list_free(char **v, int n);
+/* Read a container file written by the file sink with avro-c's reader and append one message
+ * per record to out: key and value single-object encoded with fingerprints computed from the
+ * file's writer schema, header siphon.schema_fingerprint, partition 0, offset = index in out,
+ * timestamp = the envelope's ts_us in ms (for th_collector). Returns the records read, or -1
+ * (printed) when avro-c cannot read the file or a record is not of the file sink's shape. */
+long th_file_read(const char *path, th_msgs_t *out);
+
 #endif
