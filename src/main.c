@@ -12,6 +12,7 @@ static const siphon_cmd_t commands[] = {
     {"run", "stream changes from the source to the sink until stopped (Ctrl-C)", siphon_cmd_run},
     {"schema", "check, list and compare published schema versions", siphon_cmd_schema},
     {"validate", "check a config, its mappings and schemas without connecting", siphon_cmd_validate},
+    {"preview", "run rows of a table (or a JSON file) through a mapping, print the records", siphon_cmd_preview},
     {"tail", "print the events of a topic or of Avro files as JSON lines", siphon_cmd_tail},
     {"version", "print the version", siphon_cmd_version},
 };

@@ -5,12 +5,15 @@
 
 #include <string.h>
 
+#include "connectors/odbc/odbc.h"
+#include "connectors/mysql/mysql.h"
 #include "connectors/postgres/postgres.h"
 #include "sink/file/file.h"
 #include "sink/kafka/kafka.h"
 #include "sink/stdout/stdout.h"
 
-static const siphon_source_ops_t *const sources[] = {&siphon_postgres_source};
+static const siphon_source_ops_t *const sources[] = {&siphon_postgres_source, &siphon_mysql_source,
+                                                     &siphon_odbc_source};
 static const siphon_sink_ops_t *const sinks[] = {&siphon_kafka_sink, &siphon_file_sink,
                                                  &siphon_stdout_sink};
 
@@ -30,5 +33,5 @@ const siphon_sink_ops_t *siphon_registry_sink(const char *type)
     return NULL;
 }
 
-const char *siphon_registry_source_types(void) { return "postgres"; }
+const char *siphon_registry_source_types(void) { return "postgres, mysql, odbc"; }
 const char *siphon_registry_sink_types(void) { return "kafka, file, stdout"; }

@@ -264,6 +264,11 @@ struct siphon_source {
 
     pg_stream_t st;
 
+    /* sample() (siphon preview): the rows of the last sample, in their own memory */
+    siphon_arena_t sample_mem;
+    siphon_row_t *sample_rows;
+    int sample_session;      /* the decoding settings were applied to the catalog session */
+
     uint64_t start_pos;      /* where START_REPLICATION starts (resume or last ack) */
     uint64_t acked;          /* last position given to ack() (flush/apply) */
     uint64_t sent_flush;     /* flush value of the last status update sent */
@@ -279,6 +284,13 @@ int siphon_pg__cat_ensure_slot(siphon_source_t *src, char *errbuf, size_t errsiz
 int siphon_pg__cat_describe(siphon_source_t *src, const char *schema, const char *table,
                             const siphon_relation_t **rel, char *errbuf, size_t errsize);
 int siphon_pg__cat_enrich(void *opaque, pg_rel_t *rel, char *errbuf, size_t errsize);
+
+/* pg_sample.c: the catalog-only source (siphon validate, siphon preview). */
+int siphon_pg__open_catalog(siphon_source_t **out, const siphon_config_t *cfg, char *errbuf,
+                            size_t errsize);
+int siphon_pg__sample(siphon_source_t *src, const char *schema, const char *table, int limit,
+                      const siphon_relation_t **rel, const siphon_row_t **rows, int *nrows,
+                      char *errbuf, size_t errsize);
 
 /* Options forced on the replication session so text output is predictable. */
 #define PG_SESSION_OPTIONS                                                                   \

@@ -160,7 +160,10 @@ static int repl_connect_start(siphon_source_t *src)
 {
     const char *keys[] = {"dbname", "replication", "options", "client_encoding",
                           "fallback_application_name", NULL};
-    const char *vals[] = {src->conninfo, "database", src->options, "UTF8", src->app_name, NULL};
+    /* In a SQL_ASCII database the walsender would check that text is valid in the client's
+     * encoding and fail on the first non-ASCII byte: take the bytes as they are (RAWTEXT). */
+    const char *vals[] = {src->conninfo, "database", src->options,
+                          src->st.sql_ascii ? "SQL_ASCII" : "UTF8", src->app_name, NULL};
     char msg[512];
 
     src->repl = PQconnectStartParams(keys, vals, 1);
@@ -733,6 +736,7 @@ static void pg_close(siphon_source_t *src)
     if (src->cat)
         PQfinish(src->cat);
     siphon_pg__stream_destroy(&src->st);
+    siphon_arena_destroy(&src->sample_mem);
     free(src->name);
     free(src->conninfo);
     free(src->slot);
@@ -752,4 +756,6 @@ const siphon_source_ops_t siphon_postgres_source = {
     .pos_format = pg_pos_format,
     .pos_parse = pg_pos_parse,
     .close = pg_close,
+    .open_catalog = siphon_pg__open_catalog,
+    .sample = siphon_pg__sample,
 };

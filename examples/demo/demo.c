@@ -1,9 +1,9 @@
 /*
  * demo.c - `make demo`: Siphon doing its job end to end, on an embedded default.
  *
- * Starts a throwaway PostgreSQL 15 holding the sample legacy order-header table (public.oehdr:
- * CHAR-padded codes, numeric amounts, dates), librdkafka's mock Kafka cluster, and `siphon run`
- * with the shipped mapping (mappings/sales_order.yaml); then plays some ERP activity (orders
+ * Starts a throwaway PostgreSQL 15 holding an order-header table (public.oehdr of
+ * tests/it/fixtures/orders-basic: CHAR-padded codes, numeric amounts, dates), librdkafka's mock
+ * Kafka cluster, and `siphon run` with that fixture's mapping; then plays some ERP activity (orders
  * entered, changed, cancelled, a table nobody maps) and prints every canonical event that
  * arrives on the Kafka topic, decoded from Avro. Ctrl-C (or the end of the script) stops
  * everything and removes every temporary file.

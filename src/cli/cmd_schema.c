@@ -45,7 +45,8 @@ static const char *usage_schema =
     "\n"
     "Options:\n"
     "  -c, --config FILE     the siphon.yaml (check, history)\n"
-    "  -m, --mode MODE       BACKWARD (default), BACKWARD_TRANSITIVE, FORWARD,\n"
+    "  -m, --mode MODE       BACKWARD (default, or the config's schema_compatibility),\n"
+    "                        BACKWARD_TRANSITIVE, FORWARD,\n"
     "                        FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or NONE (as the\n"
     "                        Confluent Schema Registry means them)\n"
     "  -h, --help            this help\n"
@@ -141,6 +142,9 @@ static int schema_check(const opts_t *o)
         fprintf(stderr, "siphon schema check: %s\n", err);
         return 1;
     }
+    /* no --mode: the config's schema_compatibility */
+    siphon_avro_compat_mode_t mode =
+        o->mode_name ? o->mode : (siphon_avro_compat_mode_t)cfg->schema_compatibility;
     if (history_path(path, sizeof(path), cfg, "check") < 0)
         goto out;
     if (siphon_mapset_load(&ms, cfg->mappings_dir, cfg->schemas_dir, err, sizeof(err)) < 0) {
@@ -161,7 +165,7 @@ static int schema_check(const opts_t *o)
     }
     for (int i = 0; i < n; i++)
         streams[i] = siphon_mapping_stream(siphon_mapset_get(ms, i));
-    int r = siphon_schema_history_sync(path, cfg->name, o->mode, streams, n, 0, oc, err,
+    int r = siphon_schema_history_sync(path, cfg->name, mode, streams, n, 0, oc, err,
                                        sizeof(err));
     int nbad = 0;
     for (int i = 0; i < n; i++)
@@ -170,7 +174,7 @@ static int schema_check(const opts_t *o)
         fprintf(stderr, "siphon schema check: %s\n", err);
         goto out;
     }
-    printf("history %s, compatibility %s\n", path, siphon_avro_compat_mode_name(o->mode));
+    printf("history %s, compatibility %s\n", path, siphon_avro_compat_mode_name(mode));
     for (int i = 0; i < n; i++) {
         const siphon_schema_outcome_t *x = &oc[i];
         switch (x->verdict) {
@@ -203,7 +207,7 @@ static int schema_check(const opts_t *o)
                 "compatible (docs/schemas.md lists what is: for example give an added field a "
                 "default), undo it, or publish it as a new major version "
                 "(schemas/<entity>.v<next major>.avsc with a mapping of that version).\n",
-                nbad, nbad > 1 ? "s" : "", siphon_avro_compat_mode_name(o->mode));
+                nbad, nbad > 1 ? "s" : "", siphon_avro_compat_mode_name(mode));
         goto out;
     }
     rc = 0;

@@ -450,10 +450,62 @@ static int valid_slot_name(const char *s)
     return 1;
 }
 
+/* The plain scalar value of `key` in mapping node sec, or NULL (used to choose a source
+ * section's keys by its type before walking them). */
+static const char *cfg_peek(cfg_ctx_t *cx, yaml_node_t *sec, const char *key)
+{
+    for (yaml_node_pair_t *p = sec->data.mapping.pairs.start; p < sec->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = cfg_node(cx, p->key), *v = cfg_node(cx, p->value);
+        if (k->type == YAML_SCALAR_NODE && v->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, key) == 0)
+            return (const char *)v->data.scalar.value;
+    }
+    return NULL;
+}
+
+/* source.type mysql: a MySQL or MariaDB server read as a replica (connectors/mysql). */
+static int cfg_source_mysql(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
+{
+    static const cfg_key_t keys[] = {
+        {"type", "type: mysql"},
+        {"conninfo", "conninfo: \"host=... port=3306 user=... password=${PASSWORD} "
+                     "dbname=...\" for type mysql"},
+        {"server_id", "server_id: <a number from 1 to 4294967295 no other replica of the "
+                      "server uses> for type mysql"},
+        {"heartbeat_interval_ms", NULL},
+        {"names_from_catalog", NULL},
+    };
+    yaml_node_t *v[CFG_MAX_KEYS];
+    long long id = 0;
+    int rc;
+
+    if ((rc = cfg_walk(cx, sec, "in source", keys, 5, v)))
+        return rc;
+    if (!(cfg->source.type = strdup("mysql")))
+        return SIPHON_ENOMEM;
+    cfg->mysql.heartbeat_interval_ms = 5000;
+    cfg->mysql.names_from_catalog = 0;
+    if ((rc = cfg_str(cx, v[1], "source.conninfo", 0, 1, &cfg->source.conninfo)) ||
+        (rc = cfg_llong(cx, v[2], "source.server_id", 1, 4294967295LL,
+                        "a number from 1 to 4294967295 that no server or other replica uses",
+                        &id)))
+        return rc;
+    cfg->mysql.server_id = (unsigned long)id;
+    if (v[3] && (rc = cfg_int(cx, v[3], "source.heartbeat_interval_ms", 100, 3600000,
+                              "a whole number of milliseconds from 100 to 3600000, e.g. 5000",
+                              &cfg->mysql.heartbeat_interval_ms)))
+        return rc;
+    if (v[4] && (rc = cfg_bool(cx, v[4], "source.names_from_catalog",
+                               &cfg->mysql.names_from_catalog)))
+        return rc;
+    return 0;
+}
+
 static int cfg_source(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
 {
     static const cfg_key_t keys[] = {
-        {"type", "type: postgres"},
+        {"type", "type: postgres or type: mysql"},
         {"conninfo", NULL},
         {"slot", NULL},
         {"publication", NULL},
@@ -461,12 +513,16 @@ static int cfg_source(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
         {"create_publication", NULL},
         {"status_interval_ms", NULL},
     };
-    static const char *const types[] = {"postgres", NULL};
+    static const char *const types[] = {"postgres", "mysql", NULL};
     yaml_node_t *v[CFG_MAX_KEYS];
     int type = 0, rc;
 
-    if ((rc = cfg_section(cx, sec, "source", "source settings: type, conninfo, ...")) ||
-        (rc = cfg_walk(cx, sec, "in source", keys, 7, v)) ||
+    if ((rc = cfg_section(cx, sec, "source", "source settings: type, conninfo, ...")))
+        return rc;
+    const char *peek = cfg_peek(cx, sec, "type");
+    if (peek && strcmp(peek, "mysql") == 0)
+        return cfg_source_mysql(cx, sec, cfg);
+    if ((rc = cfg_walk(cx, sec, "in source", keys, 7, v)) ||
         (rc = cfg_choice(cx, v[0], "source.type", 0, types, &type)))
         return rc;
     if (!(cfg->source.type = strdup(types[type])))
@@ -663,11 +719,16 @@ static int cfg_root(cfg_ctx_t *cx, yaml_node_t *root, siphon_config_t *cfg)
         {"source", "a source: section with type: postgres and conninfo"},
         {"mappings", NULL},
         {"schemas", NULL},
-        {"sink", "a sink: section with type: kafka or type: stdout"},
+        {"sink", "a sink: section with type: kafka, type: file or type: stdout"},
         {"offsets", "an offsets: section with path: <file>"},
         {"pipeline", NULL},
         {"log", NULL},
+        {"schema_compatibility", NULL},
     };
+    /* in the order of siphon_avro_compat_mode_t (src/avro/siphon_avro.h) */
+    static const char *const compat[] = {"BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD",
+                                         "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE",
+                                         "NONE", NULL};
     yaml_node_t *v[CFG_MAX_KEYS];
     int rc;
 
@@ -676,7 +737,7 @@ static int cfg_root(cfg_ctx_t *cx, yaml_node_t *root, siphon_config_t *cfg)
                         "the configuration is %s (expected a mapping with name, source, sink "
                         "and offsets)",
                         cfg_kind(root));
-    if ((rc = cfg_walk(cx, root, "at the top level", keys, 8, v)) ||
+    if ((rc = cfg_walk(cx, root, "at the top level", keys, 9, v)) ||
         (rc = cfg_str(cx, v[0], "name", 0, 0, &cfg->name)) ||
         (rc = cfg_source(cx, v[1], cfg)))
         return rc;
@@ -697,6 +758,9 @@ static int cfg_root(cfg_ctx_t *cx, yaml_node_t *root, siphon_config_t *cfg)
     if (v[6] && (rc = cfg_pipeline(cx, v[6], cfg)))
         return rc;
     if (v[7] && (rc = cfg_log(cx, v[7], cfg)))
+        return rc;
+    if (v[8] && (rc = cfg_choice(cx, v[8], "schema_compatibility", 0, compat,
+                                 &cfg->schema_compatibility)))
         return rc;
 
     if (!cfg->source.slot && !(cfg->source.slot = siphon_config__default_slot(cfg->name)))

@@ -15,6 +15,12 @@
  *     create_slot: true                   # may Siphon create the slot? default true
  *     create_publication: true            # may Siphon create the publication? default true
  *     status_interval_ms: 1000            # standby status update period, default 1000
+ *   source:                               # or: MySQL / MariaDB (connectors/mysql, docs/mysql.md)
+ *     type: mysql
+ *     conninfo: "host=db port=3306 user=siphon password=${ERP_PASSWORD} dbname=erp"
+ *     server_id: 4201                     # required: unique among the server's replicas
+ *     heartbeat_interval_ms: 5000         # default 5000
+ *     names_from_catalog: false           # default false (requires binlog_row_metadata=FULL)
  *   mappings: mappings                    # folder of mapping files (relative to the config file)
  *   schemas: schemas                      # folder of .avsc files (relative to the config file)
  *   sink:
@@ -30,6 +36,7 @@
  *     flush_interval_ms: 1000
  *   pipeline:
  *     max_inflight_bytes: 67108864        # stop reading the source past this, default 64 MiB
+ *   schema_compatibility: BACKWARD        # NONE | BACKWARD | FORWARD | FULL, or *_TRANSITIVE
  *   log:
  *     level: info                         # error | warning | notice | info | debug
  *     format: text                        # text | json
@@ -78,6 +85,17 @@ typedef struct siphon_config {
         int ntables;
     } odbc;
 
+    /* source.type mysql (filled by the MySQL source section of the loader); the connection is
+     * source.conninfo: "host=... port=3306 user=... password=${PW} dbname=..." */
+    struct siphon_config_mysql {
+        unsigned long server_id;    /* required: our id as a replica, unique among the server's
+                                       replicas and servers, 1 to 4294967295 */
+        int heartbeat_interval_ms;  /* server heartbeat when idle, default 5000; the connection
+                                       is dead after 3 periods of silence */
+        int names_from_catalog;     /* without binlog_row_metadata=FULL, read column names from
+                                       the table definition (default false: refuse to start) */
+    } mysql;
+
     char *mappings_dir; /* resolved against the config file's folder */
     char *schemas_dir;
 
@@ -100,6 +118,11 @@ typedef struct siphon_config {
     struct {
         long long max_inflight_bytes;
     } pipeline;
+
+    /* Who must read whom when a schema changes within a major version, with the Confluent
+     * Schema Registry's meanings (docs/schemas.md): a siphon_avro_compat_mode_t value,
+     * default 0 = BACKWARD. */
+    int schema_compatibility;
 
     struct {
         int level;     /* SIPHON_LOG_* */

@@ -1,32 +1,43 @@
 /*
- * mapping.c - compiled mappings at work: binding a relation version (columns resolved, types
- * checked, a conversion chosen per field) and turning each change of a bound table into entity
- * images and a key for the encoder.
+ * mapping.c - compiled mappings at work: binding a relation version (columns resolved, every
+ * transform chain typed against the column types, a last conversion chosen per field) and
+ * turning each change of a bound table into entity images and a key for the encoder, or into
+ * a dead letter.
  *
  * Life of a relation version (one entry in the set's cache, keyed by siphon_relation_t.version):
  *     unseen --siphon_mapset_bind() or first siphon_mapset_apply()--> bound (nbind >= 0)
  * A relation no mapping reads is cached with nbind 0, so its rows cost one lookup. A new
  * version (ALTER TABLE) is bound afresh; older entries stay until the set is destroyed.
  *
- * What the encoder accepts (field base type <- value type) and so what bind allows, with the
- * conversions applied per value:
- *     boolean <- BOOL              int, long <- INT            float, double <- FLOAT, INT
+ * What the encoder accepts (field base type <- value type) and so what the last step of every
+ * field must produce, with the conversions applied per value:
+ *     boolean <- BOOL              int, long <- INT, DECIMAL that is a whole number in range
+ *     float, double <- FLOAT, INT
  *     string <- TEXT, JSON as they are; BOOL, INT, FLOAT, DECIMAL, DATE, TIME, TIMESTAMP, UUID
  *               as their text ("123.45", "2024-01-31", "2024-01-31T10:00:00.000000Z")
- *     bytes <- BYTES               decimal <- DECIMAL (the encoder rescales), INT (scale 0)
+ *     bytes <- BYTES               decimal <- DECIMAL that fits precision and scale, INT
  *     date <- DATE   time-micros <- TIME   timestamp-micros <- TIMESTAMP   uuid <- UUID
  *     enum <- TEXT that is one of its symbols
  *     string, enum <- RAWTEXT (legacy text of unknown charset, e.g. a SQL_ASCII database) when
- *               its bytes are valid UTF-8, checked per value; charset transforms will convert
- *               the rest
+ *               its bytes are valid UTF-8, checked per value; source.charset or a charset
+ *               transform converts the rest
  *     null only into nullable fields; SIPHON_V_UNCHANGED only into nullable fields (the encoder
  *     writes null and lists the field in unchanged_fields).
  *
+ * One change, one mapping, in this order: the filter (rows it rejects give nothing; an update
+ * whose new row leaves the filter while its old row was in gives a delete), the soft-delete
+ * flag (a row flagged deleted gives nothing for c/r, a delete for u), then the images. A value
+ * that cannot be converted stops the row for that mapping: a dead letter (the callback gets
+ * out->error), a null with a warning (on_error: null, nullable fields), or an error returned
+ * (on_error: fail).
+ *
  * Images: `after` is built from the new row, taking a TOAST-unchanged column from the old row
  * when the source sent a real value there (REPLICA IDENTITY FULL). `before` is handed on only
- * when complete: every mapped column has a value in the old row (REPLICA IDENTITY FULL); with
- * the default identity the old row holds only the key, which still gives a delete its key.
+ * when complete: every mapped column has a value in the old row and converts (REPLICA IDENTITY
+ * FULL); with the default identity the old row holds only the key, which still gives a delete
+ * its key.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,7 +117,10 @@ map_conv_t siphon_mapping__conv(map_target_t t, siphon_vtype_t vt)
 {
     switch (t) {
     case MAP_T_BOOL: return vt == SIPHON_V_BOOL ? MAP_C_COPY : MAP_C_NONE;
-    case MAP_T_INT: return vt == SIPHON_V_INT ? MAP_C_COPY : MAP_C_NONE;
+    case MAP_T_INT:
+        if (vt == SIPHON_V_INT)
+            return MAP_C_COPY;
+        return vt == SIPHON_V_DECIMAL ? MAP_C_DEC_INT : MAP_C_NONE;
     case MAP_T_FLOAT: return vt == SIPHON_V_FLOAT || vt == SIPHON_V_INT ? MAP_C_COPY : MAP_C_NONE;
     case MAP_T_STRING:
         switch (vt) {
@@ -144,21 +158,20 @@ map_conv_t siphon_mapping__conv(map_target_t t, siphon_vtype_t vt)
     }
 }
 
-/* What a field of target t takes, for messages. */
-static const char *target_expects(map_target_t t)
+const char *siphon_mapping__target_expects(map_target_t t)
 {
     switch (t) {
-    case MAP_T_BOOL: return "a boolean column";
-    case MAP_T_INT: return "an integer column";
+    case MAP_T_BOOL: return "a boolean column, or the bool transform";
+    case MAP_T_INT: return "an integer column (or a whole number from number/implied_decimals)";
     case MAP_T_FLOAT: return "an integer or floating-point column";
     case MAP_T_STRING: return "a text, json, numeric, date, time, timestamp, uuid or boolean column";
     case MAP_T_BYTES: return "a binary column";
-    case MAP_T_DECIMAL: return "a numeric or integer column";
-    case MAP_T_DATE: return "a date column";
-    case MAP_T_TIME: return "a time column";
-    case MAP_T_TIMESTAMP: return "a timestamp column";
+    case MAP_T_DECIMAL: return "a numeric or integer column, or the implied_decimals or number transform";
+    case MAP_T_DATE: return "a date column, or a date_* transform";
+    case MAP_T_TIME: return "a time column, or the time_hhmmss transform";
+    case MAP_T_TIMESTAMP: return "a timestamp column, or the timestamp transform";
     case MAP_T_UUID: return "a uuid column";
-    case MAP_T_ENUM: return "a text column holding one of the enum's symbols";
+    case MAP_T_ENUM: return "text holding one of the enum's symbols (a lookup transform)";
     default: return "a field of another type";
     }
 }
@@ -232,80 +245,241 @@ static void column_list(const siphon_relation_t *rel, char *buf, size_t size)
 
 static void binding_free(map_binding_t *b)
 {
-    free(b->col);
+    free(b->inoff);
+    free(b->in);
     free(b->conv);
-    b->col = NULL;
-    b->conv = NULL;
+    free(b->optype);
+    free(b->fcol);
+    memset(b, 0, sizeof(*b));
 }
 
-static int bind_one(siphon_mapping_t *map, const siphon_relation_t *rel, map_binding_t *b,
-                    char *errbuf, size_t errsize)
+/* Where bind_one sends its problems: the first one returned (rep NULL), or every one through
+ * the callback (siphon_mapset_check). */
+typedef struct bind_report {
+    siphon_map_problem_cb cb;
+    void *opaque;
+    int count;
+} bind_report_t;
+
+/* Report a problem. Returns the code to stop with, or 0 to go on (report mode). */
+static int problem(bind_report_t *rep, int rc, char *errbuf)
 {
-    size_t nf = (size_t)(map->nfields ? map->nfields : 1);
-    int any_key = 0;
-    b->map = map;
-    if (!(b->col = malloc(nf * sizeof(int))) || !(b->conv = calloc(nf, 1)))
-        return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory binding %s.%s",
-                          str_or_empty(rel->schema), str_or_empty(rel->name));
-    for (int i = 0; i < rel->ncols; i++)
-        any_key |= rel->cols[i].is_key;
-    for (int i = 0; i < map->nfields; i++) {
-        const map_field_t *mf = &map->fields[i];
-        b->col[i] = -1;
-        if (!mf->column)
+    if (!rep || rc == SIPHON_ENOMEM)
+        return rc;
+    rep->count++;
+    if (rep->cb)
+        rep->cb(errbuf, rep->opaque);
+    return 0;
+}
+
+/* Resolve a column for a message-bearing purpose. Returns the index, or <0 with errbuf set. */
+static int resolve(const siphon_mapping_t *map, const siphon_relation_t *rel, const char *name,
+                   const char *what, int line, int col, char *errbuf, size_t errsize)
+{
+    int a = -1, c2 = -1;
+    int c = find_column(rel, name, &a, &c2);
+    if (c == -2)
+        return map_fail(errbuf, errsize, SIPHON_EINVAL, map, line, col,
+                        "column '%s' of %s is not in table %s.%s, and ignoring case it matches "
+                        "several columns ('%s', '%s') (expected the column's exact name)",
+                        name, what, str_or_empty(rel->schema), str_or_empty(rel->name),
+                        rel->cols[a].name, rel->cols[c2].name);
+    if (c < 0) {
+        char list[400];
+        column_list(rel, list, sizeof(list));
+        return map_fail(errbuf, errsize, SIPHON_EINVAL, map, line, col,
+                        "column '%s' of %s is not in table %s.%s (expected one of: %s)", name,
+                        what, str_or_empty(rel->schema), str_or_empty(rel->name), list);
+    }
+    if (strcmp(rel->cols[c].name, name) != 0)
+        siphon_log(SIPHON_LOG_NOTICE, "map",
+                   "%s:%d:%d: column '%s' of %s taken as '%s' of %s.%s (the only match "
+                   "ignoring case)",
+                   map->path, line, col, name, what, rel->cols[c].name, str_or_empty(rel->schema),
+                   str_or_empty(rel->name));
+    return c;
+}
+
+static int bind_field(siphon_mapping_t *map, const siphon_relation_t *rel, map_binding_t *b,
+                      int i, int secrets, char *errbuf, size_t errsize)
+{
+    map_field_t *mf = &map->fields[i];
+    map_bind_in_t *bin = &b->in[b->inoff[i]];
+    siphon_vtype_t in_vt[MAP_MAX_INPUTS], out;
+    char what[160];
+    int rc;
+
+    b->conv[i] = MAP_C_COPY;
+    if (!mf->mapped || mf->is_const)
+        return 0;
+    for (int j = 0; j < mf->nin && secrets; j++)
+        for (int k = 0; k < mf->in[j].nops; k++)
+            if ((rc = siphon_mapping__op_ready(map, &mf->in[j].ops[k], errbuf, errsize)) < 0)
+                return rc;
+    for (int k = 0; k < mf->nops && secrets; k++)
+        if ((rc = siphon_mapping__op_ready(map, &mf->ops[k], errbuf, errsize)) < 0)
+            return rc;
+    snprintf(what, sizeof(what), "field '%s'", mf->af->name);
+    for (int j = 0; j < mf->nin; j++) {
+        map_input_t *in = &mf->in[j];
+        bin[j].col = -1;
+        bin[j].implicit = 0;
+        if (!in->column) {
+            in_vt[j] = SIPHON_V_TEXT;
             continue;
-        int a = -1, c2 = -1;
-        int c = find_column(rel, mf->column, &a, &c2);
-        if (c == -2)
-            return map_fail(errbuf, errsize, SIPHON_EINVAL, map, mf->line, mf->col,
-                            "column '%s' of field '%s' is not in table %s.%s, and ignoring case "
-                            "it matches several columns ('%s', '%s') (expected the column's "
-                            "exact name)",
-                            mf->column, mf->af->name, str_or_empty(rel->schema),
-                            str_or_empty(rel->name), rel->cols[a].name, rel->cols[c2].name);
-        if (c < 0) {
-            char list[400];
-            column_list(rel, list, sizeof(list));
-            return map_fail(errbuf, errsize, SIPHON_EINVAL, map, mf->line, mf->col,
-                            "column '%s' of field '%s' is not in table %s.%s (expected one of: "
-                            "%s)",
-                            mf->column, mf->af->name, str_or_empty(rel->schema),
-                            str_or_empty(rel->name), list);
         }
-        const siphon_column_t *col = &rel->cols[c];
-        map_conv_t conv = siphon_mapping__conv(mf->target, col->vtype);
-        if (conv == MAP_C_NONE) {
-            char tn[64];
-            siphon_mapping__type_name(mf->af, tn, sizeof(tn));
-            return map_fail(errbuf, errsize, SIPHON_EINVAL, map, mf->line, mf->col,
+        int c = resolve(map, rel, in->column, what, in->line, in->col, errbuf, errsize);
+        if (c < 0)
+            return c;
+        bin[j].col = c;
+        in_vt[j] = rel->cols[c].vtype;
+        if (in_vt[j] == SIPHON_V_RAWTEXT && map->charset &&
+            !(in->nops > 0 && in->ops[0].kind == MAP_X_CHARSET)) {
+            bin[j].implicit = 1;
+            in_vt[j] = SIPHON_V_TEXT;
+        }
+    }
+    if ((rc = siphon_mapping__field_type(map, mf, in_vt, b->optype, &out, errbuf, errsize)) < 0) {
+        /* name the column types: "(from hdodat (date))" reads better than the load message */
+        if (rc != SIPHON_ENOMEM && mf->nin == 1 && bin[0].col >= 0) {
+            char tmp[1024];
+            snprintf(tmp, sizeof(tmp), "%s [column %s is %s]", errbuf, mf->in[0].column,
+                     col_type(&rel->cols[bin[0].col]));
+            snprintf(errbuf, errsize, "%s", tmp);
+        }
+        return rc;
+    }
+    map_conv_t conv = siphon_mapping__conv(mf->target, out);
+    int plain = mf->nops == 0 && mf->nin == 1 && mf->in[0].nops == 0 && bin[0].col >= 0;
+    if (conv == MAP_C_DEC_INT && plain) {
+        /* a numeric column into an integer field as it is: only numeric(p,0) (whole numbers);
+         * a scale means fractions, which an integer field would lose */
+        const siphon_column_t *col = &rel->cols[bin[0].col];
+        if (col->typmod < 4 || ((col->typmod - 4) & 0xffff) != 0)
+            conv = MAP_C_NONE;
+    }
+    if (conv == MAP_C_NONE) {
+        char tn[64];
+        siphon_mapping__type_name(mf->af, tn, sizeof(tn));
+        if (plain) {
+            const siphon_column_t *col = &rel->cols[bin[0].col];
+            return map_fail(errbuf, errsize, SIPHON_EINVAL, map, mf->in[0].line, mf->in[0].col,
                             "column '%s' (%s) cannot become field '%s' (%s) (expected %s, or "
                             "another type for the field in %s)",
                             col->name, col_type(col), mf->af->name, tn,
-                            target_expects(mf->target), map->sch->path ? map->sch->path : "its schema");
+                            siphon_mapping__target_expects(mf->target),
+                            map->sch->path ? map->sch->path : "its schema");
         }
-        if (strcmp(col->name, mf->column) != 0)
-            siphon_log(SIPHON_LOG_NOTICE, "map",
-                       "%s:%d:%d: column '%s' of field '%s' taken as '%s' of %s.%s (the only "
-                       "match ignoring case)",
-                       map->path, mf->line, mf->col, mf->column, mf->af->name, col->name,
-                       str_or_empty(rel->schema), str_or_empty(rel->name));
-        b->col[i] = c;
-        b->conv[i] = (uint8_t)conv;
+        return map_fail(errbuf, errsize, SIPHON_EINVAL, map, mf->line, mf->col,
+                        "field '%s' (%s) cannot take the %s value its transforms end with, from "
+                        "%s (expected %s)",
+                        mf->af->name, tn, siphon_vtype_name(out), str_or_empty(mf->columns),
+                        siphon_mapping__target_expects(mf->target));
     }
+    b->conv[i] = (uint8_t)conv;
+    return 0;
+}
+
+static int bind_one(siphon_mapping_t *map, const siphon_relation_t *rel, map_binding_t *b,
+                    bind_report_t *rep, char *errbuf, size_t errsize)
+{
+    size_t nf = (size_t)(map->nfields ? map->nfields : 1);
+    int any_key = 0, total = 0, rc;
+    b->map = map;
+    b->soft_col = -1;
+    for (int i = 0; i < map->nfields; i++)
+        total += map->fields[i].nin;
+    int nfc = siphon_mapping__filter_ncolumns(map->filter);
+    if (!(b->inoff = calloc(nf + 1, sizeof(int))) ||
+        !(b->in = calloc((size_t)(total ? total : 1), sizeof(map_bind_in_t))) ||
+        !(b->conv = calloc(nf, 1)) ||
+        !(b->optype = calloc((size_t)(map->nops ? map->nops : 1), 1)) ||
+        !(b->fcol = calloc((size_t)(nfc ? nfc : 1), sizeof(int))))
+        return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory binding %s.%s",
+                          str_or_empty(rel->schema), str_or_empty(rel->name));
+    for (int i = 0, o = 0; i < map->nfields; i++) {
+        b->inoff[i] = o;
+        o += map->fields[i].nin;
+        b->inoff[i + 1] = o;
+    }
+    for (int i = 0; i < rel->ncols; i++)
+        any_key |= rel->cols[i].is_key;
+    for (int i = 0; i < map->nfields; i++)
+        if ((rc = bind_field(map, rel, b, i, !rep, errbuf, errsize)) < 0 &&
+            (rc = problem(rep, rc, errbuf)) < 0)
+            return rc;
+
+    /* the filter's columns and literals */
+    if (map->filter) {
+        siphon_vtype_t vts[64];
+        int ok = nfc <= 64;
+        for (int i = 0; i < nfc && ok; i++) {
+            int line, col;
+            const char *name = siphon_mapping__filter_column(map->filter, i, &line, &col);
+            int c = resolve(map, rel, name, "the filter", line, col, errbuf, errsize);
+            if (c < 0) {
+                ok = 0;
+                if ((rc = problem(rep, c, errbuf)) < 0)
+                    return rc;
+                break;
+            }
+            b->fcol[i] = c;
+            vts[i] = rel->cols[c].vtype;
+        }
+        if (ok && (rc = siphon_mapping__filter_bind(map->filter, vts, map->path, &map->mem,
+                                                    errbuf, errsize)) < 0 &&
+            (rc = problem(rep, rc, errbuf)) < 0)
+            return rc;
+    }
+
+    /* the soft-delete flag */
+    if (map->soft_column) {
+        int c = resolve(map, rel, map->soft_column, "soft_delete", map->soft_line, map->soft_col,
+                        errbuf, errsize);
+        if (c < 0) {
+            if ((rc = problem(rep, c, errbuf)) < 0)
+                return rc;
+        } else {
+            siphon_vtype_t vt = rel->cols[c].vtype;
+            int any = 0;
+            const char *why = "";
+            for (int i = 0; i < map->nsoft; i++) {
+                if ((rc = siphon_mapping__const_as(&map->soft_vals[i], vt, &map->mem, &why)) ==
+                    SIPHON_ENOMEM)
+                    return rc;
+                any |= rc == 0;
+            }
+            if (!any || (vt != SIPHON_V_TEXT && vt != SIPHON_V_RAWTEXT && vt != SIPHON_V_INT &&
+                         vt != SIPHON_V_BOOL)) {
+                map_fail(errbuf, errsize, SIPHON_EINVAL, map, map->soft_line, map->soft_col,
+                         "soft_delete column '%s' is %s: its value%s cannot be compared with it "
+                         "(expected a text, integer or boolean flag column and values of its "
+                         "type)",
+                         rel->cols[c].name, col_type(&rel->cols[c]), map->nsoft > 1 ? "s" : "");
+                if ((rc = problem(rep, SIPHON_EINVAL, errbuf)) < 0)
+                    return rc;
+            } else {
+                b->soft_col = c;
+            }
+        }
+    }
+
     /* A key field outside the replica identity has no value in a delete's old row. */
-    for (int k = 0; k < map->nkey && any_key; k++) {
+    for (int k = 0; k < map->nkey && any_key && !rep; k++) {
         int fi = map->key_idx[k];
         const map_field_t *mf = &map->fields[fi];
-        if (b->col[fi] >= 0 && !rel->cols[b->col[fi]].is_key)
-            siphon_log(SIPHON_LOG_WARNING, "map",
-                       "%s:%d:%d: key field '%s' comes from column '%s', which is not in the "
-                       "replica identity of %s.%s: its deletes cannot be keyed (use primary key "
-                       "columns, or ALTER TABLE %s.%s REPLICA IDENTITY FULL)",
-                       map->path, mf->line, mf->col, mf->af->name, mf->column,
-                       str_or_empty(rel->schema), str_or_empty(rel->name),
-                       str_or_empty(rel->schema), str_or_empty(rel->name));
+        const map_bind_in_t *bin = &b->in[b->inoff[fi]];
+        for (int j = 0; j < mf->nin; j++)
+            if (bin[j].col >= 0 && !rel->cols[bin[j].col].is_key)
+                siphon_log(SIPHON_LOG_WARNING, "map",
+                           "%s:%d:%d: key field '%s' comes from column '%s', which is not in the "
+                           "replica identity of %s.%s: its deletes cannot be keyed (use primary "
+                           "key columns, or ALTER TABLE %s.%s REPLICA IDENTITY FULL)",
+                           map->path, mf->in[j].line, mf->in[j].col, mf->af->name,
+                           mf->in[j].column, str_or_empty(rel->schema), str_or_empty(rel->name),
+                           str_or_empty(rel->schema), str_or_empty(rel->name));
     }
-    return 0;
+    return rep && rep->count ? SIPHON_EINVAL : 0;
 }
 
 static uint64_t rel_hash(uint64_t v)
@@ -373,7 +547,7 @@ static int rel_bind(siphon_mapset_t *ms, const siphon_relation_t *rel, map_relen
                           str_or_empty(rel->schema), str_or_empty(rel->name));
     for (int i = 0; i < ms->n && rc == 0; i++)
         if (rel_is_table(rel, ms->maps[i]))
-            rc = bind_one(ms->maps[i], rel, &binds[k++], errbuf, errsize);
+            rc = bind_one(ms->maps[i], rel, &binds[k++], NULL, errbuf, errsize);
     map_relentry_t *e = rc ? NULL : rel_slot(ms, rel->version);
     if (!rc && !e)
         rc = siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory binding %s.%s",
@@ -400,6 +574,50 @@ int siphon_mapset_bind(siphon_mapset_t *ms, const siphon_relation_t *rel, char *
     if (!ms || !rel)
         return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not bind: no relation given");
     return rel_bind(ms, rel, &e, errbuf, errsize);
+}
+
+int siphon_mapset_check(siphon_mapset_t *ms, const siphon_relation_t *rel,
+                        siphon_map_problem_cb cb, void *opaque)
+{
+    bind_report_t rep = {cb, opaque, 0};
+    char errbuf[2048];
+    if (!ms || !rel)
+        return SIPHON_EINVAL;
+    for (int i = 0; i < ms->n; i++) {
+        if (!rel_is_table(rel, ms->maps[i]))
+            continue;
+        map_binding_t b;
+        memset(&b, 0, sizeof(b));
+        int rc = bind_one(ms->maps[i], rel, &b, &rep, errbuf, sizeof(errbuf));
+        binding_free(&b);
+        if (rc == SIPHON_ENOMEM)
+            return rc;
+    }
+    return rep.count;
+}
+
+int siphon_mapset_check_secrets(const siphon_mapset_t *ms, siphon_map_problem_cb cb,
+                                void *opaque)
+{
+    char errbuf[1024];
+    int n = 0;
+    for (int i = 0; ms && i < ms->n; i++) {
+        const siphon_mapping_t *map = ms->maps[i];
+        for (int f = 0; f < map->nfields; f++) {
+            const map_field_t *mf = &map->fields[f];
+            for (int j = 0; j <= mf->nin; j++) {
+                const map_op_t *ops = j < mf->nin ? mf->in[j].ops : mf->ops;
+                int nops = j < mf->nin ? mf->in[j].nops : mf->nops;
+                for (int k = 0; k < nops; k++)
+                    if (siphon_mapping__op_ready(map, &ops[k], errbuf, sizeof(errbuf)) < 0) {
+                        n++;
+                        if (cb)
+                            cb(errbuf, opaque);
+                    }
+            }
+        }
+    }
+    return n;
 }
 
 int siphon_mapset_has_table(const siphon_mapset_t *ms, const char *schema, const char *table)
@@ -445,50 +663,53 @@ static int to_text(siphon_arena_t *row, const siphon_value_t *v, siphon_value_t 
     return 0;
 }
 
-/* Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points past
- * U+10FFFF included), or n when all of s is valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (i + len > n)
-            return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return i;
-        i += len;
-    }
-    return n;
-}
-
 static int enum_has(const siphon_avro_type_t *t, const char *s, size_t n)
 {
     for (int i = 0; i < t->nsymbols; i++)
         if (strlen(t->symbols[i]) == n && memcmp(t->symbols[i], s, n) == 0)
             return 1;
+    return 0;
+}
+
+/* Does a decimal fit decimal(p, s)? 0, or -1 with why set. */
+static int dec_fits(const siphon_value_t *v, const siphon_avro_type_t *t, char *why,
+                    size_t whysize)
+{
+    const char *d = v->u.dec.digits;
+    size_t n = v->u.dec.len;
+    int32_t scale = v->u.dec.scale;
+    if (n && d[0] == '-') {
+        d++;
+        n--;
+    }
+    /* trailing digits beyond the field's scale must be zeros (never rounded) */
+    if (scale > t->scale) {
+        for (int32_t k = 0; k < scale - t->scale && (size_t)k < n; k++)
+            if (d[n - 1 - (size_t)k] != '0') {
+                char sn[80];
+                siphon_mapping__value_snippet(v, sn, sizeof(sn));
+                snprintf(why, whysize,
+                         "value %s has %d decimal places, more than decimal(%d,%d) keeps (it is "
+                         "never rounded)",
+                         sn, scale, t->precision, t->scale);
+                return -1;
+            }
+    }
+    while (n > 1 && d[0] == '0') {
+        d++;
+        n--;
+    }
+    long intdigits = (long)n - scale;
+    if (n == 1 && d[0] == '0')
+        intdigits = 0;
+    if (intdigits > (long)t->precision - t->scale) {
+        char sn[80];
+        siphon_mapping__value_snippet(v, sn, sizeof(sn));
+        snprintf(why, whysize,
+                 "value %s does not fit decimal(%d,%d): %ld digits before the point, at most %d",
+                 sn, t->precision, t->scale, intdigits, t->precision - t->scale);
+        return -1;
+    }
     return 0;
 }
 
@@ -499,18 +720,220 @@ typedef struct map_image_ctx {
     const char *which; /* "new" or "old", for messages */
     char *errbuf;
     size_t errsize;
+    char why[512];
+    int eline, ecol;   /* where the failure is in the mapping file */
 } map_image_ctx_t;
+
+/* The value of field i from `row` (TOAST-unchanged columns from `fallback` when it has them).
+ * 0 with *dst set (possibly null or unchanged, which the caller judges), or SIPHON_ECONVERT
+ * with x->why and x->eline/ecol, or SIPHON_ENOMEM. */
+static int eval_field(map_image_ctx_t *x, int i, const siphon_row_t *row,
+                      const siphon_row_t *fallback, siphon_value_t *dst)
+{
+    const map_binding_t *b = x->b;
+    const siphon_mapping_t *map = b->map;
+    const map_field_t *mf = &map->fields[i];
+    const map_bind_in_t *bin = &b->in[b->inoff[i]];
+    siphon_value_t v[MAP_MAX_INPUTS];
+    map_eval_t ev = {&x->ms->row, x->why, sizeof(x->why)};
+    int rc, n = mf->nin;
+
+    if (!mf->mapped) {
+        *dst = mf->defval;
+        return 0;
+    }
+    if (mf->is_const) {
+        *dst = mf->constval;
+        return 0;
+    }
+    x->eline = mf->line;
+    x->ecol = mf->col;
+    for (int j = 0; j < mf->nin; j++) {
+        const map_input_t *in = &mf->in[j];
+        if (bin[j].col < 0) {
+            v[j].type = SIPHON_V_TEXT;
+            v[j].u.s.ptr = in->cst.text;
+            v[j].u.s.len = in->cst.len;
+        } else {
+            const siphon_value_t *s = &row->vals[bin[j].col];
+            if (s->type == SIPHON_V_UNCHANGED && fallback &&
+                fallback->vals[bin[j].col].type != SIPHON_V_UNCHANGED)
+                s = &fallback->vals[bin[j].col];
+            if (s->type == SIPHON_V_UNCHANGED) {
+                dst->type = SIPHON_V_UNCHANGED;
+                return 0;
+            }
+            v[j] = *s;
+            if (bin[j].implicit && v[j].type == SIPHON_V_RAWTEXT &&
+                (rc = siphon_mapping__charset_convert(map->charset, &v[j], &ev)) != 0) {
+                x->eline = in->line;
+                x->ecol = in->col;
+                return rc;
+            }
+        }
+        for (int k = 0; k < in->nops; k++) {
+            const map_op_t *op = &in->ops[k];
+            if ((rc = siphon_mapping__op_apply(op, (siphon_vtype_t)b->optype[op->idx], &v[j], 1,
+                                               &ev)) != 0) {
+                x->eline = op->line;
+                x->ecol = op->col;
+                return rc;
+            }
+        }
+    }
+    for (int k = 0; k < mf->nops; k++) {
+        const map_op_t *op = &mf->ops[k];
+        int take = siphon_mapping__op_reduces(op->kind) ? n : 1;
+        if ((rc = siphon_mapping__op_apply(op, (siphon_vtype_t)b->optype[op->idx], v, take,
+                                           &ev)) != 0) {
+            x->eline = op->line;
+            x->ecol = op->col;
+            return rc;
+        }
+        if (take > 1)
+            n = 1;
+    }
+
+    /* the last step: what the encoder takes */
+    *dst = v[0];
+    if (dst->type == SIPHON_V_NULL)
+        return 0;
+    map_conv_t conv = siphon_mapping__conv(mf->target, dst->type);
+    char tn[64];
+    switch (conv) {
+    case MAP_C_COPY:
+        break;
+    case MAP_C_RAW_UTF8: {
+        size_t bad = siphon_mapping__utf8_invalid_at((const unsigned char *)dst->u.s.ptr,
+                                                     dst->u.s.len);
+        if (bad < dst->u.s.len) {
+            snprintf(x->why, sizeof(x->why),
+                     "the text is not UTF-8 (byte 0x%02x at offset %zu) and the database does "
+                     "not say its charset (expected source.charset: windows-1252, or a charset "
+                     "transform, to convert it)",
+                     (unsigned char)dst->u.s.ptr[bad], bad);
+            return SIPHON_ECONVERT;
+        }
+        dst->type = SIPHON_V_TEXT;
+        break;
+    }
+    case MAP_C_INT_DEC: {
+        char *d = siphon_arena_alloc(&x->ms->row, 24);
+        if (!d)
+            return SIPHON_ENOMEM;
+        dst->u.dec.len = siphon_mapping__fmt_i64(d, dst->u.i);
+        dst->type = SIPHON_V_DECIMAL;
+        dst->u.dec.digits = d;
+        dst->u.dec.scale = 0;
+        break;
+    }
+    case MAP_C_DEC_INT: {
+        const char *d = dst->u.dec.digits;
+        size_t len = dst->u.dec.len;
+        int32_t sc = dst->u.dec.scale;
+        int ok = 1;
+        for (int32_t k = 0; k < sc && ok; k++)
+            ok = (size_t)k < len && d[len - 1 - (size_t)k] == '0';
+        int64_t iv = 0;
+        if (ok) {
+            /* the whole part: '-'? digits, at most 18 of them (no overflow) */
+            size_t il = len > (size_t)sc ? len - (size_t)sc : 0, i = 0;
+            int neg = il > 0 && d[0] == '-';
+            i = (size_t)neg;
+            ok = il > i && il - i <= 18;
+            for (; ok && i < il; i++) {
+                ok = d[i] >= '0' && d[i] <= '9';
+                iv = iv * 10 + (d[i] - '0');
+            }
+            if (neg)
+                iv = -iv;
+        }
+        if (!ok) {
+            char sn[80];
+            siphon_mapping__value_snippet(dst, sn, sizeof(sn));
+            snprintf(x->why, sizeof(x->why), "value %s is not a whole number in range", sn);
+            return SIPHON_ECONVERT;
+        }
+        dst->type = SIPHON_V_INT;
+        dst->u.i = iv;
+        break;
+    }
+    case MAP_C_TEXT:
+        if ((rc = to_text(&x->ms->row, dst, dst)) < 0)
+            return rc;
+        break;
+    default: {
+        char sn[80];
+        siphon_mapping__type_name(mf->af, tn, sizeof(tn));
+        siphon_mapping__value_snippet(dst, sn, sizeof(sn));
+        snprintf(x->why, sizeof(x->why),
+                 "the source sent a %s value %s, which cannot become %s (expected %s)",
+                 siphon_vtype_name(dst->type), sn, tn,
+                 siphon_mapping__target_expects(mf->target));
+        return SIPHON_ECONVERT;
+    }
+    }
+    if (mf->target == MAP_T_ENUM && !mf->enum_ok &&
+        !enum_has(mf->af->base, dst->u.s.ptr, dst->u.s.len)) {
+        char sn[80];
+        siphon_mapping__value_snippet(dst, sn, sizeof(sn));
+        snprintf(x->why, sizeof(x->why),
+                 "value %s is not a symbol of enum %s (expected one of its symbols, e.g. "
+                 "through a lookup transform)",
+                 sn, mf->af->base->name);
+        return SIPHON_ECONVERT;
+    }
+    if (mf->target == MAP_T_DECIMAL && dec_fits(dst, mf->af->base, x->why, sizeof(x->why)) < 0)
+        return SIPHON_ECONVERT;
+    if (mf->target == MAP_T_INT && mf->af->base->kind == SIPHON_AVRO_INT &&
+        (dst->u.i < INT32_MIN || dst->u.i > INT32_MAX)) {
+        snprintf(x->why, sizeof(x->why), "value %" PRId64 " does not fit an Avro int (32 bits)",
+                 dst->u.i);
+        return SIPHON_ECONVERT;
+    }
+    return 0;
+}
+
+/* Fill the mapping's error record for field i (NULL: the row) from x. Returns SIPHON_ECONVERT. */
+static int set_error(map_image_ctx_t *x, int i)
+{
+    siphon_mapping_t *map = x->b->map;
+    const siphon_relation_t *rel = x->chg->rel;
+    siphon_map_error_t *e = &map->err;
+    const map_field_t *mf = i >= 0 ? &map->fields[i] : NULL;
+    snprintf(map->errreason, sizeof(map->errreason), "%s", x->why);
+    if (mf)
+        snprintf(map->errmsg, sizeof(map->errmsg),
+                 "%s:%d:%d: could not map field '%s' of %s v%d from column%s %s of %s.%s (%s "
+                 "row): %s",
+                 map->path, x->eline, x->ecol, mf->af->name, map->entity, map->major,
+                 mf->columns && strchr(mf->columns, ',') ? "s" : "",
+                 mf->columns ? mf->columns : "(none)", str_or_empty(rel->schema),
+                 str_or_empty(rel->name), x->which, x->why);
+    else
+        snprintf(map->errmsg, sizeof(map->errmsg), "%s:%d:%d: could not map a change of %s.%s: %s",
+                 map->path, x->eline, x->ecol, str_or_empty(rel->schema), str_or_empty(rel->name),
+                 x->why);
+    e->code = SIPHON_ECONVERT;
+    e->field = mf ? mf->af->name : NULL;
+    e->columns = mf ? mf->columns : NULL;
+    e->reason = map->errreason;
+    e->message = map->errmsg;
+    e->line = x->eline;
+    e->col = x->ecol;
+    return SIPHON_ECONVERT;
+}
 
 /* Fill dst (one value per schema field) from `row`, taking TOAST-unchanged columns from
  * `fallback` when it has them. strict (the new row): an unchanged or null value for a field
- * that is not nullable is an error. Not strict (the old row): such a value only makes the
- * image incomplete (*complete = 0). */
+ * that is not nullable, or a value that does not convert, is an error (map->err set, or a
+ * nulled field with a warning under on_error: null). Not strict (the old row): such a value
+ * only makes the image incomplete (*complete = 0). */
 static int map_image(map_image_ctx_t *x, const siphon_row_t *row, const siphon_row_t *fallback,
                      int strict, siphon_value_t *dst, int *complete)
 {
-    const siphon_mapping_t *map = x->b->map;
+    siphon_mapping_t *map = x->b->map;
     const siphon_relation_t *rel = x->chg->rel;
-    siphon_value_t utf8; /* a RAWTEXT value seen as TEXT */
     char tn[64];
     int rc;
 
@@ -525,124 +948,197 @@ static int map_image(map_image_ctx_t *x, const siphon_row_t *row, const siphon_r
                           rel->ncols);
     for (int i = 0; i < map->nfields; i++) {
         const map_field_t *mf = &map->fields[i];
-        int c = x->b->col[i];
-        if (c < 0) {
-            dst[i] = mf->defval;
-            continue;
-        }
-        const siphon_value_t *v = &row->vals[c];
-        if (v->type == SIPHON_V_UNCHANGED && fallback &&
-            fallback->vals[c].type != SIPHON_V_UNCHANGED)
-            v = &fallback->vals[c];
-        if (v->type == SIPHON_V_UNCHANGED || v->type == SIPHON_V_NULL) {
-            dst[i] = *v;
-            if (mf->af->nullable && v->type == SIPHON_V_NULL)
+        rc = eval_field(x, i, row, fallback, &dst[i]);
+        if (rc == SIPHON_ENOMEM)
+            return siphon_err(x->errbuf, x->errsize, rc, "out of memory mapping a change of %s.%s",
+                              str_or_empty(rel->schema), str_or_empty(rel->name));
+        if (rc == 0 && (dst[i].type == SIPHON_V_UNCHANGED || dst[i].type == SIPHON_V_NULL)) {
+            if (mf->af->nullable && dst[i].type == SIPHON_V_NULL)
                 continue;
             *complete = 0;
             if (!strict || mf->af->nullable)
                 continue;
             siphon_mapping__type_name(mf->af, tn, sizeof(tn));
-            if (v->type == SIPHON_V_NULL)
-                return map_fail(x->errbuf, x->errsize, SIPHON_ECONVERT, map, mf->line, mf->col,
-                                "column '%s' of %s.%s is null in the %s row, but field '%s' "
-                                "(%s) is not nullable (expected a value, or a nullable field: "
-                                "[\"null\", ...] in the schema)",
-                                rel->cols[c].name, str_or_empty(rel->schema),
-                                str_or_empty(rel->name), x->which, mf->af->name, tn);
-            return map_fail(x->errbuf, x->errsize, SIPHON_ECONVERT, map, mf->line, mf->col,
-                            "column '%s' of %s.%s was not sent (an unchanged TOASTed value) and "
-                            "field '%s' (%s) is not nullable (expected ALTER TABLE %s.%s "
-                            "REPLICA IDENTITY FULL, or a nullable field)",
-                            rel->cols[c].name, str_or_empty(rel->schema),
-                            str_or_empty(rel->name), mf->af->name, tn,
-                            str_or_empty(rel->schema), str_or_empty(rel->name));
+            x->eline = mf->line;
+            x->ecol = mf->col;
+            if (dst[i].type == SIPHON_V_NULL)
+                snprintf(x->why, sizeof(x->why),
+                         "the value is null, but field '%s' (%s) is not nullable (expected a "
+                         "value: a default transform, or a nullable field [\"null\", ...] in "
+                         "the schema)",
+                         mf->af->name, tn);
+            else
+                snprintf(x->why, sizeof(x->why),
+                         "the column was not sent (an unchanged TOASTed value) and field '%s' "
+                         "(%s) is not nullable (expected ALTER TABLE %s.%s REPLICA IDENTITY "
+                         "FULL, or a nullable field)",
+                         mf->af->name, tn, str_or_empty(rel->schema), str_or_empty(rel->name));
+            rc = SIPHON_ECONVERT;
         }
-        map_conv_t conv = v->type == rel->cols[c].vtype
-                              ? (map_conv_t)x->b->conv[i]
-                              : siphon_mapping__conv(mf->target, v->type);
-        if (conv == MAP_C_RAW_UTF8) {
-            size_t bad = utf8_invalid_at((const unsigned char *)v->u.s.ptr, v->u.s.len);
-            if (bad < v->u.s.len) {
-                siphon_mapping__type_name(mf->af, tn, sizeof(tn));
-                return map_fail(x->errbuf, x->errsize, SIPHON_ECONVERT, map, mf->line, mf->col,
-                                "column '%s' of %s.%s holds text that is not UTF-8 (byte 0x%02x "
-                                "at offset %zu), so it cannot become field '%s' (%s) (expected "
-                                "UTF-8 text; the database's encoding is unknown, e.g. SQL_ASCII, "
-                                "and charset conversion is not supported yet)",
-                                rel->cols[c].name, str_or_empty(rel->schema),
-                                str_or_empty(rel->name), (unsigned char)v->u.s.ptr[bad], bad,
-                                mf->af->name, tn);
-            }
-            utf8 = *v;
-            utf8.type = SIPHON_V_TEXT;
-            v = &utf8;
-            conv = MAP_C_COPY;
+        if (rc == 0)
+            continue;
+        /* a value that does not convert */
+        if (!strict) {
+            *complete = 0;
+            dst[i].type = SIPHON_V_UNCHANGED;
+            continue;
         }
-        switch (conv) {
-        case MAP_C_COPY:
-            dst[i] = *v;
-            if (mf->target == MAP_T_ENUM && !enum_has(mf->af->base, v->u.s.ptr, v->u.s.len)) {
-                siphon_mapping__type_name(mf->af, tn, sizeof(tn));
-                return map_fail(x->errbuf, x->errsize, SIPHON_ECONVERT, map, mf->line, mf->col,
-                                "value '%.*s' of column '%s' of %s.%s is not a symbol of enum "
-                                "field '%s' (expected one of the symbols in %s)",
-                                (int)(v->u.s.len > 32 ? 32 : v->u.s.len), v->u.s.ptr,
-                                rel->cols[c].name, str_or_empty(rel->schema),
-                                str_or_empty(rel->name), mf->af->name,
-                                map->sch->path ? map->sch->path : "the schema");
-            }
-            break;
-        case MAP_C_INT_DEC: {
-            char *d = siphon_arena_alloc(&x->ms->row, 24);
-            if (!d)
-                return siphon_err(x->errbuf, x->errsize, SIPHON_ENOMEM,
-                                  "out of memory mapping a change of %s.%s",
-                                  str_or_empty(rel->schema), str_or_empty(rel->name));
-            int n = snprintf(d, 24, "%" PRId64, v->u.i);
-            dst[i].type = SIPHON_V_DECIMAL;
-            dst[i].u.dec.digits = d;
-            dst[i].u.dec.len = (size_t)n;
-            dst[i].u.dec.scale = 0;
-            break;
+        if (map->on_error == MAP_ON_ERROR_NULL && mf->af->nullable) {
+            set_error(x, i);
+            siphon_map_error_t *w = &map->warn[map->nwarn];
+            *w = map->err;
+            snprintf(map->warnmsg[map->nwarn], sizeof(map->warnmsg[0]), "%.383s", map->errmsg);
+            w->message = map->warnmsg[map->nwarn];
+            w->reason = map->warnmsg[map->nwarn]; /* the reason is the tail of the message */
+            const char *tail = strstr(map->warnmsg[map->nwarn], "): ");
+            if (tail)
+                w->reason = tail + 3;
+            map->nwarn++;
+            dst[i].type = SIPHON_V_NULL;
+            continue;
         }
-        case MAP_C_TEXT:
-            if ((rc = to_text(&x->ms->row, v, &dst[i])) < 0)
-                return siphon_err(x->errbuf, x->errsize, rc,
-                                  "out of memory mapping a change of %s.%s",
-                                  str_or_empty(rel->schema), str_or_empty(rel->name));
-            break;
-        default:
-            siphon_mapping__type_name(mf->af, tn, sizeof(tn));
-            return map_fail(x->errbuf, x->errsize, SIPHON_ECONVERT, map, mf->line, mf->col,
-                            "column '%s' (%s) of %s.%s sent a %s value, which cannot become "
-                            "field '%s' (%s) (expected %s)",
-                            rel->cols[c].name, col_type(&rel->cols[c]),
-                            str_or_empty(rel->schema), str_or_empty(rel->name),
-                            siphon_vtype_name(v->type), mf->af->name, tn,
-                            target_expects(mf->target));
+        if (map->on_error == MAP_ON_ERROR_NULL) {
+            char tmp[1024];
+            snprintf(tmp, sizeof(tmp), "%.400s (on_error: null, but field '%.200s' is not "
+                     "nullable)", x->why, mf->af->name);
+            snprintf(x->why, sizeof(x->why), "%.500s", tmp);
+        }
+        return set_error(x, i);
+    }
+    return 0;
+}
+
+/* Is the row flagged deleted? 1, 0, or -1 (the flag was not sent). */
+static int soft_deleted(const map_binding_t *b, const siphon_row_t *row)
+{
+    const siphon_mapping_t *map = b->map;
+    if (b->soft_col < 0 || !row)
+        return 0;
+    const siphon_value_t *v = &row->vals[b->soft_col];
+    if (v->type == SIPHON_V_UNCHANGED)
+        return -1;
+    if (v->type == SIPHON_V_NULL)
+        return 0;
+    for (int i = 0; i < map->nsoft; i++) {
+        const map_const_t *c = &map->soft_vals[i];
+        if (v->type == SIPHON_V_TEXT || v->type == SIPHON_V_RAWTEXT) {
+            size_t a = v->u.s.len, n = c->len;
+            while (a > 0 && v->u.s.ptr[a - 1] == ' ')
+                a--;
+            while (n > 0 && c->text[n - 1] == ' ')
+                n--;
+            if (a == n && memcmp(v->u.s.ptr, c->text, a) == 0)
+                return 1;
+        } else if ((c->ok & (1u << v->type)) && siphon_value_equal(&c->as[v->type], v)) {
+            return 1;
         }
     }
     return 0;
 }
 
+/* The key of an image into map->key. 0 or SIPHON_ECONVERT (map->err set). */
+static int make_key(map_image_ctx_t *x, const siphon_value_t *src, const char *which)
+{
+    siphon_mapping_t *map = x->b->map;
+    const siphon_relation_t *rel = x->chg->rel;
+    for (int k = 0; k < map->nkey; k++) {
+        int fi = map->key_idx[k];
+        const map_field_t *mf = &map->fields[fi];
+        map->key[k] = src[fi];
+        if (src[fi].type == SIPHON_V_UNCHANGED ||
+            (src[fi].type == SIPHON_V_NULL && !mf->af->nullable)) {
+            x->eline = mf->line;
+            x->ecol = mf->col;
+            snprintf(x->why, sizeof(x->why),
+                     "key field '%s' has no value in the %s row of %s.%s: column(s) %s %s "
+                     "(expected key fields from the primary key or the REPLICA IDENTITY "
+                     "columns)",
+                     mf->af->name, which, str_or_empty(rel->schema), str_or_empty(rel->name),
+                     str_or_empty(mf->columns),
+                     src[fi].type == SIPHON_V_NULL ? "gave null" : "not in the replica identity");
+            return set_error(x, fi);
+        }
+    }
+    return 0;
+}
+
+/* What one mapping makes of one change: 0 with *out filled, 1 when the mapping gives nothing
+ * for it (filtered out, flagged deleted), SIPHON_ECONVERT with map->err (a dead letter), or
+ * another negative code. */
 static int map_change(siphon_mapset_t *ms, const map_binding_t *b, const siphon_change_t *chg,
                       char op, siphon_mapped_t *out, char *errbuf, size_t errsize)
 {
     siphon_mapping_t *map = b->map;
     const siphon_relation_t *rel = chg->rel;
-    map_image_ctx_t x = {ms, b, chg, "new", errbuf, errsize};
+    map_image_ctx_t x = {.ms = ms, .b = b, .chg = chg, .which = "new", .errbuf = errbuf,
+                         .errsize = errsize};
     int complete = 0, rc;
 
     memset(out, 0, sizeof(*out));
     out->map = map;
     out->op = op;
+    out->row = op == 'd' ? chg->before : chg->after;
+    map->nwarn = 0;
+    x.eline = map->entity_line;
+    x.ecol = map->entity_col;
+    if (op != 'd' && !chg->after)
+        return map_fail(errbuf, errsize, SIPHON_EINVAL, map, map->entity_line, map->entity_col,
+                        "could not map a change (op '%c') of %s.%s: it has no new row (a "
+                        "connector bug: report it)",
+                        op, str_or_empty(rel->schema), str_or_empty(rel->name));
+    if (op == 'd' && !chg->before) {
+        snprintf(x.why, sizeof(x.why),
+                 "the source sent no old row for a delete, so there is no key (expected a "
+                 "replica identity on the table)");
+        return set_error(&x, -1);
+    }
+
+    /* the filter */
+    int leaving = 0;
+    if (map->filter) {
+        const siphon_row_t *r = op == 'd' ? chg->before : chg->after;
+        int pass = siphon_mapping__filter_eval(map->filter, b->fcol, r);
+        if (pass == -1 && op == 'u' && chg->before)
+            pass = siphon_mapping__filter_eval(map->filter, b->fcol, chg->before);
+        if (pass == 0) {
+            if (op != 'u' || !chg->before ||
+                siphon_mapping__filter_eval(map->filter, b->fcol, chg->before) != 1)
+                return 1;
+            leaving = 1; /* it was in, it is out now: consumers must forget it */
+        }
+    }
+
+    /* the soft-delete flag */
+    int soft_del = 0;
+    if (b->soft_col >= 0 && op != 'd') {
+        int now = soft_deleted(b, chg->after);
+        if (now == -1 && chg->before)
+            now = soft_deleted(b, chg->before);
+        int was = op == 'u' && chg->before ? soft_deleted(b, chg->before) : 0;
+        if (now == 1) {
+            if (op != 'u' || was == 1)
+                return 1;
+            soft_del = 1;
+        } else if (op == 'u' && was == 1) {
+            op = out->op = 'c'; /* undeleted: it exists again */
+        }
+    }
+
+    if (leaving) {
+        /* map the old row (complete under REPLICA IDENTITY FULL) for the key of the delete */
+        x.which = "old";
+        if ((rc = map_image(&x, chg->before, NULL, 0, map->before, &complete)) < 0)
+            return rc;
+        out->op = 'd';
+        out->row = chg->before;
+        out->before = complete ? map->before : NULL;
+        if ((rc = make_key(&x, map->before, "old")) < 0)
+            return rc;
+        out->key = map->key;
+        return 0;
+    }
+
     if (op != 'd') {
-        if (!chg->after)
-            return map_fail(errbuf, errsize, SIPHON_EINVAL, map, map->entity_line,
-                            map->entity_col,
-                            "could not map a change (op '%c') of %s.%s: it has no new row (a "
-                            "connector bug: report it)",
-                            op, str_or_empty(rel->schema), str_or_empty(rel->name));
         if ((rc = map_image(&x, chg->after, op == 'u' ? chg->before : NULL, 1, map->after,
                             &complete)) < 0)
             return rc;
@@ -655,32 +1151,27 @@ static int map_change(siphon_mapset_t *ms, const map_binding_t *b, const siphon_
                 return rc;
             if (complete)
                 out->before = map->before;
-        } else if (op == 'd') {
-            return map_fail(errbuf, errsize, SIPHON_ECONVERT, map, map->entity_line,
-                            map->entity_col,
-                            "could not map a delete of %s.%s: the source sent no old row, so "
-                            "there is no key (expected a replica identity on the table)",
-                            str_or_empty(rel->schema), str_or_empty(rel->name));
         }
     }
-
-    const siphon_value_t *src = op == 'd' ? map->before : map->after;
-    for (int k = 0; k < map->nkey; k++) {
-        int fi = map->key_idx[k];
-        const map_field_t *mf = &map->fields[fi];
-        map->key[k] = src[fi];
-        if (src[fi].type == SIPHON_V_UNCHANGED ||
-            (src[fi].type == SIPHON_V_NULL && !mf->af->nullable))
-            return map_fail(errbuf, errsize, SIPHON_ECONVERT, map, mf->line, mf->col,
-                            "key field '%s' has no value in the %s row of %s.%s: column '%s' %s "
-                            "(expected key fields from the primary key or the REPLICA IDENTITY "
-                            "columns)",
-                            mf->af->name, op == 'd' ? "old" : "new", str_or_empty(rel->schema),
-                            str_or_empty(rel->name), mf->column,
-                            src[fi].type == SIPHON_V_NULL ? "is null"
-                                                          : "is not in the replica identity");
+    if (soft_del) {
+        /* flagged deleted: a delete carrying the row as it was when flagged */
+        out->op = 'd';
+        out->before = out->after;
+        out->after = NULL;
+        x.which = "new";
+        if ((rc = make_key(&x, map->after, "new")) < 0)
+            return rc;
+        out->key = map->key;
+        return 0;
     }
+    x.which = op == 'd' ? "old" : "new";
+    if ((rc = make_key(&x, op == 'd' ? map->before : map->after, x.which)) < 0)
+        return rc;
     out->key = map->key;
+    if (map->nwarn) {
+        out->warnings = map->warn;
+        out->nwarnings = map->nwarn;
+    }
     return 0;
 }
 
@@ -741,16 +1232,33 @@ int siphon_mapset_apply(siphon_mapset_t *ms, const siphon_change_t *chg, char *e
         return 0;
     siphon_arena_reset(&ms->row);
     for (int i = 0; i < e->nbind; i++) {
-        if ((rc = map_change(ms, &e->binds[i], chg, op, &out, errbuf, errsize)) < 0)
+        siphon_mapping_t *map = e->binds[i].map;
+        rc = map_change(ms, &e->binds[i], chg, op, &out, errbuf, errsize);
+        if (rc == 1)
+            continue;
+        if (rc == SIPHON_ECONVERT) {
+            if (map->on_error == MAP_ON_ERROR_FAIL)
+                return siphon_err(errbuf, errsize, rc,
+                                  "%s (on_error: fail in %s: fix the row or the mapping, or "
+                                  "set on_error: dead_letter)",
+                                  map->errmsg, map->path);
+            siphon_mapped_t dl = {map, out.op, NULL, NULL, NULL, &map->err, out.row, NULL, 0};
+            if ((rc = cb(&dl, opaque)) != 0)
+                return rc;
+            continue;
+        }
+        if (rc < 0)
             return rc;
         const siphon_value_t *oldkey = NULL;
-        if (op == 'u' && chg->before && (rc = old_key_if_changed(ms, out.map, &oldkey)) < 0)
+        if (out.op == 'u' && chg->before && (rc = old_key_if_changed(ms, out.map, &oldkey)) < 0)
             return rc;
         if (oldkey) {
             /* The key changed: a delete of the old key, then a create of the new one, so a
              * compacted topic does not keep the old key alive. */
-            siphon_mapped_t del = {out.map, 'd', out.before, NULL, oldkey};
-            siphon_mapped_t cre = {out.map, 'c', NULL, out.after, out.key};
+            siphon_mapped_t del = {out.map, 'd', out.before, NULL, oldkey, NULL, chg->before,
+                                   NULL, 0};
+            siphon_mapped_t cre = {out.map, 'c', NULL, out.after, out.key, NULL, chg->after,
+                                   out.warnings, out.nwarnings};
             if ((rc = cb(&del, opaque)) != 0 || (rc = cb(&cre, opaque)) != 0)
                 return rc;
             continue;
@@ -798,6 +1306,12 @@ const siphon_schema_t *siphon_mapping_schema(const siphon_mapping_t *map) { retu
 siphon_avro_stream_t *siphon_mapping_stream(const siphon_mapping_t *map) { return map->st; }
 int siphon_mapping_key_count(const siphon_mapping_t *map) { return map->nkey; }
 
+void siphon_mapping_source_position(const siphon_mapping_t *map, int *line, int *col)
+{
+    *line = map->table_line;
+    *col = map->table_col;
+}
+
 const char *siphon_mapping_key_field(const siphon_mapping_t *map, int i)
 {
     return i >= 0 && i < map->nkey ? map->key_names[i] : NULL;
@@ -806,4 +1320,16 @@ const char *siphon_mapping_key_field(const siphon_mapping_t *map, int i)
 const char *siphon_mapping_field_column(const siphon_mapping_t *map, int i)
 {
     return i >= 0 && i < map->nfields ? map->fields[i].column : NULL;
+}
+
+const char *siphon_mapping_field_columns(const siphon_mapping_t *map, int i)
+{
+    return i >= 0 && i < map->nfields ? map->fields[i].columns : NULL;
+}
+
+const char *siphon_mapping_on_error(const siphon_mapping_t *map)
+{
+    return map->on_error == MAP_ON_ERROR_FAIL   ? "fail"
+           : map->on_error == MAP_ON_ERROR_NULL ? "null"
+                                                : "dead_letter";
 }

@@ -12,6 +12,13 @@
  * transaction; the acknowledged position only moves when the tracker's completed prefix grows,
  * and only then is it sent to the source and (at most every flush_interval_ms, and at the end)
  * written to the offsets file.
+ *
+ * Dead letters: a row a mapping cannot convert (on_error: dead_letter, the default) becomes a
+ * siphon.DeadLetter record on <topic_prefix>._dlq, produced exactly where the entity event
+ * would have been (same transaction, same tracker seq, next event index), so it counts as an
+ * event: the transaction's position is acknowledged only once the dead letter is delivered
+ * too. on_error: fail stops the run with the change's transaction unacknowledged; on_error:
+ * null nulls the field and logs a warning.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,7 +41,9 @@ typedef struct pipe {
     siphon_tracker_t *trk;
     volatile sig_atomic_t *stop;
 
-    char **topics;           /* per mapping index */
+    char **topics;           /* per mapping index, then the dead-letter topic */
+    siphon_dlq_t *dlq;
+    uint64_t warned;         /* warnings logged (the first ones, then one in 1000) */
 
     /* the transaction being read */
     uint64_t cur_seq;        /* 0: none open */
@@ -60,6 +69,7 @@ typedef struct pipe {
 } pipe_t;
 
 static int advance(struct pipe *p, int force);
+static void next_event_id(struct pipe *p, char *event_id, size_t size);
 
 static int64_t now_ms(void)
 {
@@ -137,14 +147,10 @@ static int emit(pipe_t *p, const siphon_mapping_t *map, char op, const siphon_va
     char *json = NULL;
     int rc;
 
-    /* Deterministic: the same change always gets the same id. A change that becomes two events
-     * of one stream (a key change: delete + create) numbers the second one ".1". */
-    if (p->sub_idx == 0)
-        snprintf(event_id, sizeof(event_id), "%s:%" PRIu32, p->txpos, p->change_idx);
-    else
-        snprintf(event_id, sizeof(event_id), "%s:%" PRIu32 ".%" PRIu32, p->txpos, p->change_idx,
-                 p->sub_idx);
-    p->sub_idx++;
+    /* Deterministic: the same change always gets the same id. A change that becomes several
+     * events (a key change: delete + create; several mappings of one table; dead letters)
+     * numbers the second one ".1", and so on. */
+    next_event_id(p, event_id, sizeof(event_id));
     siphon_buf_reset(&p->kbuf);
     siphon_buf_reset(&p->vbuf);
     if (key && (rc = siphon_avro_stream_encode_key(stream, key, &p->kbuf, p->errbuf,
@@ -221,9 +227,89 @@ convert_err: {
 }
 }
 
+/* The event id of the next event of the current change (and count it). */
+static void next_event_id(pipe_t *p, char *event_id, size_t size)
+{
+    if (p->sub_idx == 0)
+        snprintf(event_id, size, "%s:%" PRIu32, p->txpos, p->change_idx);
+    else
+        snprintf(event_id, size, "%s:%" PRIu32 ".%" PRIu32, p->txpos, p->change_idx,
+                 p->sub_idx);
+    p->sub_idx++;
+}
+
+/* A row the mapping could not convert: a dead letter where its event would have been. */
+static int emit_dead_letter(pipe_t *p, const siphon_mapped_t *m)
+{
+    const siphon_change_t *chg = p->chg;
+    int n = siphon_mapset_count(p->ms);
+    char event_id[96], fp[17];
+    char *json = NULL;
+    int rc;
+
+    next_event_id(p, event_id, sizeof(event_id));
+    siphon_buf_reset(&p->kbuf);
+    siphon_buf_reset(&p->vbuf);
+    siphon_dlq_record_t rec = {
+        .event_id = event_id,
+        .ts_us = now_us_wall(),
+        .connector = p->cfg->name,
+        .db = chg->database ? chg->database : "",
+        .rel = chg->rel,
+        .pos = p->txpos,
+        .txid = p->txid,
+        .commit_ts_us = p->commit_ts_us,
+        .snapshot = chg->snapshot,
+        .op = m->op,
+        .mapped = m,
+    };
+    if ((rc = siphon_dlq_encode(p->dlq, &rec, &p->kbuf, &p->vbuf, p->errbuf,
+                                sizeof(p->errbuf))) < 0)
+        return rc;
+    p->st.dead_letters++;
+    if (p->st.dead_letters <= 100 || p->st.dead_letters % 1000 == 0)
+        siphon_log(SIPHON_LOG_WARNING, "pipeline",
+                   "dead letter #%" PRIu64 " to %s: %s.%s at %s could not become %s v%d: %s%s",
+                   p->st.dead_letters, p->topics[n], chg->rel->schema, chg->rel->name, p->txpos,
+                   siphon_mapping_entity(m->map), siphon_mapping_major(m->map),
+                   m->error->message,
+                   p->st.dead_letters == 100 ? " (further dead letters: one in 1000 logged)" : "");
+    if (p->kops->wants_json &&
+        siphon_dlq_decode_json(&json, p->dlq, p->vbuf.data, p->vbuf.len, p->errbuf,
+                               sizeof(p->errbuf)) < 0)
+        json = NULL;
+    snprintf(fp, sizeof(fp), "%016" PRIx64, siphon_dlq_fingerprint(p->dlq));
+    siphon_sink_header_t hdrs[2] = {
+        {"siphon.event_id", event_id, strlen(event_id)},
+        {"siphon.schema_fingerprint", fp, 16},
+    };
+    siphon_sink_msg_t msg = {
+        .topic = p->topics[n],
+        .key = p->kbuf.data,
+        .klen = p->kbuf.len,
+        .value = p->vbuf.data,
+        .vlen = p->vbuf.len,
+        .hdrs = hdrs,
+        .nhdrs = 2,
+        .json = json,
+        .opaque = (void *)(uintptr_t)p->cur_seq,
+    };
+    rc = produce(p, &msg);
+    free(json);
+    return rc;
+}
+
 static int on_mapped(const siphon_mapped_t *m, void *opaque)
 {
     pipe_t *p = opaque;
+    if (m->error)
+        return emit_dead_letter(p, m);
+    for (int i = 0; i < m->nwarnings; i++) {
+        p->st.warnings++;
+        if (p->st.warnings <= 100 || p->st.warnings % 1000 == 0)
+            siphon_log(SIPHON_LOG_WARNING, "map", "field nulled (on_error: null) at %s: %s",
+                       p->txpos, m->warnings[i].message);
+    }
     return emit(p, m->map, m->op, m->before, m->after, m->key);
 }
 
@@ -343,9 +429,9 @@ static void report_progress(pipe_t *p, int force)
     double secs = (double)(t - p->last_report_ms) / 1000.0;
     siphon_log(SIPHON_LOG_INFO, "pipeline",
                "%" PRIu64 " events (%.0f/s), %" PRIu64 " transactions, %" PRIu64
-               " in flight, acknowledged position %s",
+               " dead letters, %" PRIu64 " in flight, acknowledged position %s",
                p->st.events, secs > 0 ? (double)(p->st.events - p->last_report_events) / secs : 0.0,
-               p->st.txns, siphon_tracker_pending(p->trk),
+               p->st.txns, p->st.dead_letters, siphon_tracker_pending(p->trk),
                p->have_acked ? p->st.acked_pos : "(none yet)");
     p->last_report_ms = t;
     p->last_report_events = p->st.events;
@@ -354,18 +440,22 @@ static void report_progress(pipe_t *p, int force)
 static int build_topics(pipe_t *p)
 {
     int n = siphon_mapset_count(p->ms);
-    p->topics = calloc((size_t)(n ? n : 1), sizeof(char *));
+    p->topics = calloc((size_t)n + 1, sizeof(char *));
     if (!p->topics)
         return SIPHON_ENOMEM;
     const char *prefix = p->cfg->sink.topic_prefix;
+    char t[512];
     for (int i = 0; i < n; i++) {
         const siphon_mapping_t *map = siphon_mapset_get(p->ms, i);
-        char t[512];
         snprintf(t, sizeof(t), "%s%s%s.v%d", prefix ? prefix : "", prefix && *prefix ? "." : "",
                  siphon_mapping_entity(map), siphon_mapping_major(map));
         if (!(p->topics[i] = strdup(t)))
             return SIPHON_ENOMEM;
     }
+    /* the dead-letter topic, last */
+    snprintf(t, sizeof(t), "%s%s_dlq", prefix ? prefix : "", prefix && *prefix ? "." : "");
+    if (!(p->topics[n] = strdup(t)))
+        return SIPHON_ENOMEM;
     return 0;
 }
 
@@ -396,6 +486,32 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Schemas are contracts (docs/schemas.md): every stream's key and envelope are checked against
+ * the versions already published (the history file next to the offsets file) under the config's
+ * schema_compatibility; an incompatible change within a major version refuses to start, a
+ * compatible change is recorded as a new minor version. Runs before the sink opens, so nothing
+ * is produced with a refused schema. */
+static int check_schema_history(pipe_t *p, char *errbuf, size_t errsize)
+{
+    char hpath[4096];
+    int n = siphon_mapset_count(p->ms), rc;
+    const siphon_avro_stream_t **streams = calloc((size_t)n, sizeof(*streams));
+    if (!streams)
+        return SIPHON_ENOMEM;
+    for (int i = 0; i < n; i++)
+        streams[i] = siphon_mapping_stream(siphon_mapset_get(p->ms, i));
+    if (siphon_schema_history_path(hpath, sizeof(hpath), p->cfg->offsets.path, p->cfg->name) < 0)
+        rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                        "offsets.path %s: the schema history file next to it would have too long "
+                        "a name (choose a shorter offsets.path)", p->cfg->offsets.path);
+    else
+        rc = siphon_schema_history_sync(hpath, p->cfg->name,
+                                        (siphon_avro_compat_mode_t)p->cfg->schema_compatibility,
+                                        streams, n, 1, NULL, errbuf, errsize);
+    free(streams);
+    return rc;
+}
+
 static int pipe_start(pipe_t *p, char *errbuf, size_t errsize)
 {
     int rc;
@@ -412,6 +528,10 @@ static int pipe_start(pipe_t *p, char *errbuf, size_t errsize)
                           "docs/mappings.md)", p->cfg->mappings_dir);
     if ((rc = build_topics(p)) < 0)
         return rc;
+    if ((rc = check_schema_history(p, errbuf, errsize)) < 0)
+        return rc;
+    if ((rc = siphon_dlq_new(&p->dlq, errbuf, errsize)) < 0)
+        return rc;
     if (!(p->trk = siphon_tracker_new()))
         return SIPHON_ENOMEM;
     if ((rc = siphon_offsets_load(&resume, p->cfg->offsets.path, p->cfg->name, errbuf, errsize)) < 0)
@@ -427,7 +547,27 @@ static int pipe_start(pipe_t *p, char *errbuf, size_t errsize)
     if ((rc = p->kops->open(&p->snk, p->cfg, on_delivery, p, errbuf, errsize)) < 0)
         goto out;
     if (p->kops->prepare)
-        p->kops->prepare(p->snk, (const char *const *)p->topics, siphon_mapset_count(p->ms));
+        p->kops->prepare(p->snk, (const char *const *)p->topics, siphon_mapset_count(p->ms) + 1);
+    if (p->kops->register_schemas) {
+        int n = siphon_mapset_count(p->ms);
+        for (int i = 0; i <= n && rc == 0; i++) {
+            if (i < n) {
+                siphon_avro_stream_t *st = siphon_mapping_stream(siphon_mapset_get(p->ms, i));
+                rc = p->kops->register_schemas(
+                    p->snk, p->topics[i], siphon_avro_stream_key_fingerprint(st),
+                    siphon_avro_stream_key_schema_json(st), siphon_avro_stream_value_fingerprint(st),
+                    siphon_avro_stream_value_schema_json(st), errbuf, errsize);
+            } else {
+                rc = p->kops->register_schemas(p->snk, p->topics[n],
+                                               siphon_dlq_key_fingerprint(p->dlq),
+                                               siphon_dlq_key_schema_json(p->dlq),
+                                               siphon_dlq_fingerprint(p->dlq),
+                                               siphon_dlq_schema_json(p->dlq), errbuf, errsize);
+            }
+        }
+        if (rc < 0)
+            goto out;
+    }
     if ((rc = mapped_tables(p, &tables, &ntables)) < 0)
         goto out;
 
@@ -553,10 +693,11 @@ out:
     if (p->snk)
         sink_ops->close(p->snk);
     if (p->topics) {
-        for (int i = 0; i < siphon_mapset_count(p->ms); i++)
+        for (int i = 0; i <= siphon_mapset_count(p->ms); i++)
             free(p->topics[i]);
         free(p->topics);
     }
+    siphon_dlq_destroy(p->dlq);
     siphon_mapset_destroy(p->ms);
     siphon_tracker_destroy(p->trk);
     siphon_pos_free(&p->acked);

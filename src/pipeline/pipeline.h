@@ -78,6 +78,8 @@ typedef struct siphon_pipeline_stats {
     uint64_t events;       /* events produced (tombstones excluded) */
     uint64_t delivered;    /* messages acknowledged by the sink */
     uint64_t txns;         /* transactions committed by the source */
+    uint64_t dead_letters; /* rows sent to <topic_prefix>._dlq instead (not in events) */
+    uint64_t warnings;     /* fields nulled by on_error: null */
     char acked_pos[4096];  /* last acknowledged position, as text (stored in the offsets file:
                               ODBC's holds every table's watermark) */
 } siphon_pipeline_stats_t;

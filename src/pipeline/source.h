@@ -70,6 +70,21 @@ typedef struct siphon_source_ops {
 
     /* Flush what can be flushed (a final status update) and disconnect. Accepts NULL. */
     void (*close)(siphon_source_t *src);
+
+    /* Optional (NULL when the connector has none): connect for catalog work only, describe()
+     * and sample(), creating nothing on the server (no slot, no publication) and needing no
+     * replication privilege (siphon validate, siphon preview). next() and ack() must not be
+     * called on such a source. Errors as open(); caller frees with close(). */
+    int (*open_catalog)(siphon_source_t **out, const siphon_config_t *cfg, char *errbuf,
+                        size_t errsize);
+
+    /* Optional: read up to `limit` rows of a table with a plain query (no ordering promised),
+     * decoded exactly as next() decodes changes of it. *rel and *rows (nrows of them) are
+     * owned by the connector, valid until the next sample() or close(). SIPHON_ENOTFOUND when
+     * the table is missing. */
+    int (*sample)(siphon_source_t *src, const char *schema, const char *table, int limit,
+                  const siphon_relation_t **rel, const siphon_row_t **rows, int *nrows,
+                  char *errbuf, size_t errsize);
 } siphon_source_ops_t;
 
 #endif

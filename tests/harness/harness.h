@@ -436,4 +436,204 @@ void th_file_list_free(char **v, int n);
  * (printed) when avro-c cannot read the file or a record is not of the file sink's shape. */
 long th_file_read(const char *path, th_msgs_t *out);
 
+/* ---- MySQL / MariaDB (th_mysql.c) ---- */
+
+typedef struct th_my th_my_t;
+
+typedef struct th_my_opts {
+    const char *row_metadata; /* binlog_row_metadata: NULL means FULL */
+    const char *extra_args;   /* more mariadbd options, space-separated, or NULL */
+} th_my_opts_t;
+
+/* A throwaway MariaDB 10.11: mariadb-install-db into its own temp dir, the binary log on
+ * (ROW format, FULL row image and metadata), a free TCP port on 127.0.0.1 and a socket in the
+ * temp dir, so tests can run side by side. The user is root without a password. NULL on error
+ * (the server log is printed). Caller frees with th_my_destroy(). opts may be NULL. */
+th_my_t *th_my_start(const th_my_opts_t *opts);
+/* "host=127.0.0.1 port=N user=root" (source.conninfo for type mysql). Borrowed. */
+const char *th_my_conninfo(const th_my_t *my);
+int th_my_port(const th_my_t *my);
+const char *th_my_dir(const th_my_t *my);
+const char *th_my_socket(const th_my_t *my);
+/* Run SQL (several statements allowed) on the harness's connection (session time zone UTC,
+ * utf8mb4). 0 or -1 (error printed). Not thread-safe. */
+int th_my_exec(th_my_t *my, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first row of a query: *vals[i] is column i as a malloc'd NUL-terminated copy (NULL for
+ * SQL NULL), *lens (when not NULL) the byte lengths. Returns 1 with a row, 0 without, -1 on
+ * error. Free with th_my_row_free(). */
+int th_my_row(th_my_t *my, char ***vals, unsigned long **lens, int *ncols, const char *fmt,
+              ...) __attribute__((format(printf, 5, 6)));
+void th_my_row_free(char **vals, unsigned long *lens, int ncols);
+/* The first column of the first row (caller frees), NULL for none / SQL NULL / error. */
+char *th_my_value(th_my_t *my, int *found, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Binlog dump threads (replicas connected), or -1; KILL them all (how many, or -1). */
+int th_my_dump_threads(th_my_t *my);
+int th_my_kill_dump_threads(th_my_t *my);
+void th_my_dump_log(const th_my_t *my, int max_lines);
+/* Send a signal to mariadbd (SIGSTOP/SIGCONT freeze and thaw it: a silent dead peer). */
+int th_my_signal(th_my_t *my, int sig);
+/* Stop the server, remove its directory, free. Accepts NULL. */
+void th_my_destroy(th_my_t *my);
+
+/* The sample order table public.oehdr in MariaDB form (database `public`, so the repository's
+ * mapping reads it unchanged). Static text of two statements. */
+const char *th_my_oehdr_ddl(void);
+
+typedef struct th_my_conf {
+    const char *name;          /* default "it" */
+    const char *conninfo;      /* required */
+    unsigned server_id;        /* default 4201 */
+    int heartbeat_ms;          /* 0: default */
+    const char *bootstraps;
+    const char *topic_prefix;  /* default "it" */
+    const char *offsets_path;  /* required */
+    const char *mappings_dir;  /* default <source>/mappings */
+    const char *schemas_dir;   /* default <source>/schemas */
+    int flush_interval_ms;     /* 0: default */
+    const char *log_level;     /* default "info" */
+    const char *extra_source;  /* more `source:` lines, indented by the caller, or NULL */
+} th_my_conf_t;
+
+/* Write a siphon.yaml with a mysql source and the Kafka sink. 0 or -1. */
+int th_my_conf_write(const char *path, const th_my_conf_t *conf);
+
+/* th_writer's twin for MariaDB: commits versioned rows into public.oehdr (same rows, versions
+ * in hdamt, same options), on its own connection. */
+typedef struct th_my_writer th_my_writer_t;
+th_my_writer_t *th_my_writer_start(th_my_t *my, const th_writer_opts_t *opts);
+void th_my_writer_pause(th_my_writer_t *w);
+void th_my_writer_resume(th_my_writer_t *w);
+long th_my_writer_txns(th_my_writer_t *w);
+int th_my_writer_stop(th_my_writer_t *w);
+int th_my_writer_nkeys(const th_my_writer_t *w);
+int th_my_writer_version(const th_my_writer_t *w, int k);
+void th_my_writer_destroy(th_my_writer_t *w);
+
+/* A th_env_t for a MySQL source (so the th_env_* and IT_CHECK helpers work): the mock
+ * cluster (3 brokers), topic "<prefix>.sales_order.v1" (4 partitions), a decoder, and
+ * siphon.yaml written from conf (conninfo, bootstraps and offsets_path filled in when NULL) at
+ * env->config_path. Without conf->mappings_dir the env gets its own mapping and schema of
+ * entity sales_order v1 (one field per column of th_my_oehdr_ddl()'s table: company,
+ * order_number, customer_number, order_date, total_amount decimal(12,2), status, note,
+ * updated_at), independent of the repository's sample ERP. env->pg stays NULL; the server stays the caller's. NULL on
+ * error. Free with th_env_destroy(). */
+th_env_t *th_my_env_new(th_my_t *my, const th_my_conf_t *conf);
+/* Wait until the current run logs that it streams the binlog and the server shows its dump
+ * thread. 0/-1 (also as soon as the run exits). */
+int th_my_env_wait_streaming(th_env_t *env, th_my_t *my, int timeout_ms);
+
+/* ---- the ODBC polling connector (th_odbc.c) ---- */
+
+/* Point unixODBC at the process's own files: the first call makes a temp dir (removed at exit)
+ * with odbcinst.ini naming the three Debian drivers "PostgreSQL" (psqlODBC), "MariaDB"
+ * (MariaDB Connector/ODBC) and "SQLite3" (sqliteodbc) and an empty odbc.ini, and sets
+ * ODBCSYSINI and ODBCINI (children inherit them); later calls do nothing (unixODBC reads
+ * ODBCSYSINI once per process). 0/-1. th_odbc_env_dir(): that dir (NULL before). */
+int th_odbc_env(void);
+const char *th_odbc_env_dir(void);
+/* Connection strings for the throwaway databases. Caller frees with free(). */
+char *th_odbc_pg_connstr(const th_pg_t *pg);                 /* BoolsAsChar=0 */
+char *th_odbc_my_connstr(const th_my_t *my, const char *db); /* CHARSET=utf8mb4 */
+char *th_odbc_sqlite_connstr(const char *path);
+
+/* The test's own ODBC connection (autocommit unless turned off). NULL on error (printed). */
+typedef struct th_odbc th_odbc_t;
+th_odbc_t *th_odbc_connect(const char *connstr);
+/* Run SQL (one statement). 0 or -1 (printed). */
+int th_odbc_exec(th_odbc_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first column of the first row as text (caller frees); NULL on error, no row or NULL. */
+char *th_odbc_value(th_odbc_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int th_odbc_autocommit(th_odbc_t *c, int on);
+int th_odbc_commit(th_odbc_t *c);
+void th_odbc_close(th_odbc_t *c);
+
+/* A run with an ODBC source and the Kafka sink, as code (strings borrowed). */
+#define TH_ODBC_MAX_TABLES 8
+typedef struct th_odbc_table {
+    const char *table;               /* "public.oehdr" */
+    const char *mode;                /* incrementing | timestamp | timestamp+incrementing | snapshot */
+    const char *timestamp_column;
+    const char *incrementing_column;
+    const char *key_columns;         /* "a, b" or NULL: the primary key */
+} th_odbc_table_t;
+
+typedef struct th_odbc_conf {
+    const char *name;                /* default "it" */
+    const char *dsn;                 /* required */
+    const char *bootstraps;          /* required */
+    const char *topic_prefix;        /* default "it" */
+    const char *offsets_path;        /* required */
+    const char *state_dir;           /* NULL: beside the offsets file */
+    const char *mappings_dir;        /* default <source>/mappings */
+    const char *schemas_dir;         /* default <source>/schemas */
+    int poll_interval_ms;            /* 0: 100 */
+    int max_rows_per_poll;           /* 0: 10000 */
+    int safety_lag_ms;               /* as given (0 is no lag) */
+    int reconcile_interval_s;        /* as given (0 is off) */
+    int reconcile_chunk;             /* 0: 10000 */
+    int flush_interval_ms;           /* 0: 200 */
+    th_odbc_table_t tables[TH_ODBC_MAX_TABLES];
+    int ntables;
+} th_odbc_conf_t;
+
+/* The tests' own entity, independent of the repository's sample mappings: writes
+ * dir/mappings/odbc_order.yaml (table public.odbc_ord -> entity odbc_order v1: key company,
+ * order_number; columns hdcomp, hdordn, hdcust, hdodat, hdamt, hdstat, hdnote, hdupdt) and
+ * dir/schemas/odbc_order.v1.avsc. *mdir and *sdir get the folders (caller frees). 0 or -1. */
+int th_odbc_order_files(const char *dir, char **mdir, char **sdir);
+
+/* The config struct of a run (what the loader will build from th_odbc_yaml_write's file).
+ * Caller frees with th_odbc_config_free(). Never NULL. */
+struct siphon_config *th_odbc_config(const th_odbc_conf_t *c);
+void th_odbc_config_free(struct siphon_config *cfg);
+/* The same run as a siphon.yaml in the layout of docs/odbc.md. 0 or -1. */
+int th_odbc_yaml_write(const char *path, const th_odbc_conf_t *c);
+
+/* siphon_pipeline_run() on a thread of this process (TH_DEBUG=1 logs at debug level). NULL on
+ * error. th_odbc_run_stop() asks it to stop, joins it and returns the pipeline's result (err
+ * gets its message). */
+typedef struct th_odbc_run th_odbc_run_t;
+th_odbc_run_t *th_odbc_run_start(const th_odbc_conf_t *c);
+int th_odbc_run_alive(const th_odbc_run_t *r);
+int th_odbc_run_stop(th_odbc_run_t *r, char *err, size_t size);
+
+/* The run in a child process, for SIGKILL: the test binary itself, re-executed with
+ * "--th-odbc-child conf_path" (the conf is saved there). A test that uses it calls
+ * th_odbc_child_main(argc, argv) first thing in main(): in the child it runs the pipeline until
+ * SIGTERM and exits; in the test it returns at once. */
+th_proc_t *th_odbc_child_start(const th_odbc_conf_t *c, const char *conf_path,
+                               const char *log_path);
+void th_odbc_child_main(int argc, char **argv);
+
+/* The source alone, in this process (no pipeline, no Kafka): open conf for table
+ * schema.table, read until n changes arrived (acknowledging every position), and return each
+ * change as "<op> <column>=<value>:<vtype> ..." with siphon_value_format() values. *out gets
+ * *nout strings (also on failure; caller frees each and the array). 0, or -1 (printed). */
+int th_odbc_read_changes(const th_odbc_conf_t *c, const char *schema, const char *table, int n,
+                         int timeout_ms, char ***out, int *nout);
+
+/* Consumed messages, decoded in arrival order (ev[i] decodes msgs.v[i]; ev[i].msg is NULL:
+ * the message array moves as it grows). */
+typedef struct th_odbc_events {
+    th_msgs_t msgs;
+    th_event_t *ev;
+    int n, cap;
+} th_odbc_events_t;
+/* Poll until evs->n >= until_n (until_n <= 0: for the whole timeout). evs->n, or -1 when a
+ * message does not decode (printed). */
+int th_odbc_events_poll(th_consumer_t *c, th_decoder_t *d, th_odbc_events_t *evs, int until_n,
+                        int timeout_ms);
+void th_odbc_events_free(th_odbc_events_t *evs);
+/* The last event from index `from` on (tombstones skipped) whose key field has this text and,
+ * when op is not 0, this op; NULL when none. Borrowed: valid until the next poll. */
+const th_event_t *th_odbc_events_find(const th_odbc_events_t *evs, const char *field,
+                                      const char *val, char op, int from);
+int th_odbc_events_count(const th_odbc_events_t *evs, const char *field, const char *val,
+                         char op, int from);
+/* Poll until th_odbc_events_find() finds one, up to timeout_ms. NULL on timeout. */
+const th_event_t *th_odbc_events_wait(th_consumer_t *c, th_decoder_t *d, th_odbc_events_t *evs,
+                                      const char *field, const char *val, char op, int from,
+                                      int timeout_ms);
+
 #endif

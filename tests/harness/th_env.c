@@ -1,8 +1,10 @@
 /*
- * th_env.c - one integration-test environment for the sample legacy table: a throwaway
- * PostgreSQL with public.oehdr (examples/legacy-erp/oehdr.sql), a 3-broker mock Kafka cluster
- * with the entity topic, the decoder for the repository's mappings, a siphon.yaml, and the
- * siphon runs made against them (each run logs to its own file, printed when a test fails).
+ * th_env.c - one integration-test environment for the pipeline tests' order table: a throwaway
+ * PostgreSQL with public.oehdr (tests/it/fixtures/orders-basic/oehdr.sql), a 3-broker mock
+ * Kafka cluster with the entity topic, the decoder for the fixture's mapping and schema, a
+ * siphon.yaml pointing at them, and the siphon runs made against them (each run logs to its
+ * own file, printed when a test fails). The sample legacy ERP and the shipped mappings have
+ * their own test (tests/it/0020-*).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +12,19 @@
 #include <string.h>
 
 #include "harness_int.h"
+
+/* The pipeline tests' table, mapping and schema (relative to the source tree). */
+#define TH_ENV_FIXTURE "tests/it/fixtures/orders-basic"
+
+/* <source>/TH_ENV_FIXTURE/<sub>: the same for the whole process, so a static buffer. */
+static const char *th__fixture_dir(const char *sub)
+{
+    static char maps[4096], schemas[4096];
+    char *buf = strcmp(sub, "mappings") == 0 ? maps : schemas;
+    if (!buf[0])
+        snprintf(buf, sizeof(maps), "%s/%s/%s", th_source_dir(), TH_ENV_FIXTURE, sub);
+    return buf;
+}
 
 th_env_t *th_env_new(void)
 {
@@ -22,7 +37,7 @@ th_env_t *th_env_new(void)
     env->pg = th_pg_start();
     if (!env->pg)
         goto fail;
-    char *ddl = th_path(th_source_dir(), "examples/legacy-erp/oehdr.sql");
+    char *ddl = th_path(th_source_dir(), TH_ENV_FIXTURE "/oehdr.sql");
     int rc = th_pg_exec_file(env->pg, ddl);
     free(ddl);
     if (rc != 0)
@@ -33,7 +48,7 @@ th_env_t *th_env_new(void)
     env->topic = strdup("it.sales_order.v1");
     if (th_kafka_create_topic(env->kafka, env->topic, 4) != 0)
         goto fail;
-    env->dec = th_decoder_new(NULL, NULL);
+    env->dec = th_decoder_new(th__fixture_dir("mappings"), th__fixture_dir("schemas"));
     if (!env->dec)
         goto fail;
     env->config_path = th_path(env->dir, "siphon.yaml");
@@ -48,6 +63,8 @@ th_env_t *th_env_new(void)
     env->conf.status_interval_ms = 500;
     env->conf.flush_interval_ms = 200;
     env->conf.log_level = "info";
+    env->conf.mappings_dir = th__fixture_dir("mappings");
+    env->conf.schemas_dir = th__fixture_dir("schemas");
     if (th_env_write_conf(env) != 0)
         goto fail;
     return env;

@@ -43,7 +43,9 @@ static void on_delivery(void *msg_opaque, int err, const char *errstr, void *cb_
 static void writer_open(writer_t *w, const char *out, long long roll_bytes)
 {
     char err[1024];
-    char *m = th_path(th_source_dir(), "mappings"), *s = th_path(th_source_dir(), "schemas");
+    /* the pipeline tests' sales_order (tests/it/fixtures/orders-basic), whose rows this writes */
+    char *m = th_path(th_source_dir(), "tests/it/fixtures/orders-basic/mappings"),
+         *s = th_path(th_source_dir(), "tests/it/fixtures/orders-basic/schemas");
     memset(w, 0, sizeof(*w));
     if (siphon_mapset_load(&w->ms, m, s, err, sizeof(err)) < 0)
         fail_msg("mappings: %s", err);

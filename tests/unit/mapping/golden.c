@@ -44,6 +44,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "mapping/mapping.h"
+#include "mapping/mapping_int.h"
 #include "test_mapping.h"
 
 #define MAX_RELS 16
@@ -352,8 +353,22 @@ static void format_image(siphon_buf_t *out, const char *label, const siphon_mapp
 static int on_mapped(const siphon_mapped_t *m, void *opaque)
 {
     siphon_buf_t *out = opaque;
+    if (m->error) {
+        siphon_buf_printf(out, "  -> %s v%d op=%c: dead letter\n", siphon_mapping_entity(m->map),
+                          siphon_mapping_major(m->map), m->op);
+        siphon_buf_printf(out, "  field: %s, columns: %s, at %d:%d\n",
+                          m->error->field ? m->error->field : "(row)",
+                          m->error->columns ? m->error->columns : "(none)", m->error->line,
+                          m->error->col);
+        siphon_buf_printf(out, "  reason: %s\n", m->error->reason);
+        siphon_buf_printf(out, "  message: %s\n", m->error->message);
+        return 0;
+    }
     siphon_buf_printf(out, "  -> %s v%d op=%c\n", siphon_mapping_entity(m->map),
                       siphon_mapping_major(m->map), m->op);
+    for (int w = 0; w < m->nwarnings; w++)
+        siphon_buf_printf(out, "  warning: field %s nulled: %s\n", m->warnings[w].field,
+                          m->warnings[w].reason);
     siphon_buf_printf(out, "  key:");
     for (int k = 0; k < siphon_mapping_key_count(m->map); k++) {
         siphon_buf_printf(out, " %s=", siphon_mapping_key_field(m->map, k));
@@ -365,7 +380,7 @@ static int on_mapped(const siphon_mapped_t *m, void *opaque)
     return 0;
 }
 
-static void describe_set(siphon_buf_t *out, const siphon_mapset_t *ms)
+static void describe_set(siphon_buf_t *out, siphon_mapset_t *ms)
 {
     siphon_buf_printf(out, "loaded %d mapping(s)\n", siphon_mapset_count(ms));
     for (int i = 0; i < siphon_mapset_count(ms); i++) {
@@ -380,9 +395,25 @@ static void describe_set(siphon_buf_t *out, const siphon_mapset_t *ms)
         siphon_buf_printf(out, "]\n");
         assert_non_null(siphon_mapping_stream(map));
         for (int f = 0; f < sch->record->nfields; f++) {
-            const char *col = siphon_mapping_field_column(map, f);
-            siphon_buf_printf(out, "  %s <- %s\n", sch->record->fields[f].name,
-                              col ? col : "(not mapped)");
+            const map_field_t *mf = &map->fields[f];
+            siphon_buf_printf(out, "  %s <- ", sch->record->fields[f].name);
+            if (!mf->mapped)
+                siphon_buf_printf(out, "(not mapped)");
+            for (int j = 0; j < mf->nin; j++) {
+                const map_input_t *in = &mf->in[j];
+                if (in->column)
+                    siphon_buf_printf(out, "%s%s", j ? ", " : "", in->column);
+                else
+                    siphon_buf_printf(out, "%sconst '%s'", j ? ", " : "", in->cst.text);
+                for (int k = 0; k < in->nops; k++)
+                    siphon_buf_printf(out, "%s%s%s", k ? " " : " (",
+                                      siphon_mapping__op_name(in->ops[k].kind),
+                                      k == in->nops - 1 ? ")" : "");
+            }
+            for (int k = 0; k < mf->nops; k++)
+                siphon_buf_printf(out, "%s%s", k ? " " : " | ",
+                                  siphon_mapping__op_name(mf->ops[k].kind));
+            siphon_buf_printf(out, "\n");
         }
     }
 }
@@ -399,6 +430,8 @@ static char *run_case(const char *dir)
 
     assert_non_null(getcwd(cwd, sizeof(cwd)));
     assert_int_equal(chdir(dir), 0);
+    /* the key of the hash transform in the golden cases (key_env: SIPHON_GOLDEN_KEY) */
+    setenv("SIPHON_GOLDEN_KEY", "golden-secret", 1);
     int rc = siphon_mapset_load(&ms, "mappings", "schemas", errbuf, sizeof(errbuf));
     if (rc) {
         assert_null(ms);

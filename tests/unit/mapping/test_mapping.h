@@ -18,4 +18,17 @@ int tm_golden_cases(char ***dirs, char ***names);
 /* "text:\"01\"", "decimal:123.45(12345,2)", "date:2024-01-31", "null", "(unchanged)". */
 void tm_format_value(siphon_buf_t *out, const siphon_value_t *v);
 
+/* test_parts.c */
+void tm_test_sha256(void **state);
+void tm_test_hmac(void **state);
+void tm_test_timezones(void **state);
+void tm_test_calendar(void **state);
+void tm_test_charsets(void **state);
+void tm_test_filters(void **state);
+void tm_test_dead_letter(void **state);
+
+/* test_erp.c: the shipped mappings of the sample legacy ERP */
+void tm_test_erp_sample(void **state);
+void tm_test_erp_no_allocation(void **state);
+
 #endif
