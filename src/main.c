@@ -32,7 +32,8 @@ static void usage(FILE *out)
           "Example:\n"
           "  siphon validate --config /etc/siphon/siphon.yaml && siphon run --config /etc/siphon/siphon.yaml\n"
           "\n"
-          "Docs: docs/operations.md (running), docs/configuration.md, docs/mappings.md, docs/events.md\n",
+          "Docs: docs/operations.md (running), docs/configuration.md, docs/mappings.md,\n"
+          "      docs/events.md, docs/schemas.md, docs/tail.md\n",
           out);
 }
 
