@@ -7,23 +7,24 @@
  * order table (--rows rows, 1,000,000 by default), read through psqlODBC (unixODBC pointed at
  * the run's own odbcinst.ini/odbc.ini). Phases, each printed as it ends:
  *
- *  isql     `isql -b -d, bench` runs "SELECT <the 12 columns> FROM bench_ord ORDER BY id" with
+ *  read     --reps times (3), alternating which goes first, the median reported:
+ *           `isql -b -d, bench` runs "SELECT <the 12 columns> FROM bench_ord ORDER BY id" with
  *           its output to /dev/null: the driver's own speed, one query, no pages (psqlODBC reads
- *           the whole result into memory first)
- *  source   the connector alone (open/next/ack in this process, mode incrementing on id, pages
- *           of 10,000 rows): from open() until the last row's change record is returned, every
- *           poll acknowledged (so the key set's journal is written and fsynced as it goes)
+ *           the whole result into memory first); then the connector alone (open/next/ack in
+ *           this process, pages of 10,000 rows) in mode incrementing on id, and in timestamp
+ *           mode (updt, id): from the end of open() until the last row's change record is
+ *           returned, every poll acknowledged (the key set's journal is written and fsynced
+ *           ahead of every page)
  *  pipeline the same read through the whole pipeline (mapping, Avro, librdkafka to the mock
  *           cluster in this process, acknowledgement) with a fresh key set: until the offsets
  *           file holds the last id, i.e. every event was delivered and acknowledged
- *  ts-read  the connector alone in timestamp mode (updt, id; an index on them), first read
  *  idle     the connector alone, caught up, polling the idle table every 1000 ms (the default)
  *           for --idle-s seconds (60): queries and rows read per minute, incrementing and
  *           timestamp modes, and the restart cost of loading the key set from disk
  *  recon    one reconciliation pass over every key (chunks of 10,000): time and queries
  *
  * Output: the results on stdout, and with --report FILE the same as Markdown. Exit 0 when the
- * run completed, 1 when something failed. --quick: 100,000 rows, 10 s idle.
+ * run completed, 1 when something failed. --quick: 100,000 rows, one run, 10 s idle.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -40,8 +41,39 @@
 #include "core/log.h"
 #include "harness.h"
 
+#define MAX_REPS 9
 static long g_rows = 1000000;
 static int g_idle_s = 60;
+static int g_reps = 3;
+
+static double median(const double *v, int n)
+{
+    double s[MAX_REPS];
+    memcpy(s, v, sizeof(double) * (size_t)n);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
+            double t = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = t;
+        }
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static double minv(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+static double maxv(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    return m;
+}
 static FILE *g_report;
 
 #define COLS "id, comp, ordn, cust, odat, amt, stat, note, updt, qty, price, wh"
@@ -188,13 +220,16 @@ int main(int argc, char **argv)
             g_rows = atol(argv[++i]);
         else if (strcmp(argv[i], "--idle-s") == 0 && i + 1 < argc)
             g_idle_s = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            g_reps = atoi(argv[++i]) < 1 ? 1 : atoi(argv[i]) > MAX_REPS ? MAX_REPS : atoi(argv[i]);
         else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc)
             report = argv[++i];
         else if (strcmp(argv[i], "--quick") == 0) {
             g_rows = 100000;
             g_idle_s = 10;
         } else {
-            fprintf(stderr, "usage: %s [--rows N] [--idle-s S] [--quick] [--report FILE]\n",
+            fprintf(stderr,
+                    "usage: %s [--rows N] [--reps N] [--idle-s S] [--quick] [--report FILE]\n",
                     argv[0]);
             return 2;
         }
@@ -240,35 +275,21 @@ int main(int argc, char **argv)
     out("table bench_ord: 12 columns, %ld rows, loaded in %.1f s\n\n", g_rows,
         (double)(th_now_ms() - t0) / 1000.0);
 
-    /* isql */
+    /* The reads, --reps times (3): isql, the connector in incrementing mode and in timestamp
+     * mode, alternating which goes first; the machine is shared, so the median is reported. */
     char *isql = th_strf("echo 'SELECT " COLS " FROM bench_ord ORDER BY id' | isql -b -d, bench"
                          " > /dev/null");
     char *const iargv[] = {"/bin/sh", "-c", isql, NULL};
-    int code = -1;
-    t0 = th_now_ms();
-    struct rusage ru0, ru1;
-    getrusage(RUSAGE_CHILDREN, &ru0);
-    if (th_run(iargv, NULL, 600000, &code, NULL, NULL) != 0 || code != 0) {
-        th_err("isql failed (exit %d)", code);
-        free(isql);
-        goto out;
-    }
-    getrusage(RUSAGE_CHILDREN, &ru1);
-    free(isql);
-    double isql_s = (double)(th_now_ms() - t0) / 1000.0;
-    double isql_cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
-                      (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
-                      (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-                      (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
-
-    /* the source alone, incrementing */
+    double isql_s[MAX_REPS], isql_cpu[MAX_REPS];
+    run_result_t src_inc[MAX_REPS], src_ts[MAX_REPS];
+    char *states[MAX_REPS][2];
+    memset(src_inc, 0, sizeof(src_inc));
+    memset(src_ts, 0, sizeof(src_ts));
     th_odbc_conf_t c = {0};
-    char *state = th_path(dir, "state-inc");
     c.name = "bench";
     c.dsn = connstr;
     c.bootstraps = "127.0.0.1:1";
     c.offsets_path = th_path(dir, "unused-offsets.json");
-    c.state_dir = state;
     c.poll_interval_ms = 1000;
     c.max_rows_per_poll = 10000;
     c.safety_lag_ms = 5000;
@@ -276,9 +297,43 @@ int main(int argc, char **argv)
     c.reconcile_chunk = 10000;
     c.tables[0] = (th_odbc_table_t){"public.bench_ord", "incrementing", NULL, "id", NULL};
     c.ntables = 1;
-    run_result_t src_inc;
-    if (drive(&c, NULL, g_rows, &src_inc, 0) != 0)
-        goto out;
+    th_odbc_conf_t tc = c;
+    tc.tables[0] = (th_odbc_table_t){"public.bench_ord", "timestamp", "updt", NULL, "id"};
+    for (int r = 0; r < g_reps; r++) {
+        char name[32];
+        snprintf(name, sizeof(name), "state-inc-%d", r);
+        states[r][0] = th_path(dir, name);
+        snprintf(name, sizeof(name), "state-ts-%d", r);
+        states[r][1] = th_path(dir, name);
+        for (int step = 0; step < 2; step++) {
+            if ((step == 0) == (r % 2 == 0)) {
+                int code = -1;
+                struct rusage ru0, ru1;
+                t0 = th_now_ms();
+                getrusage(RUSAGE_CHILDREN, &ru0);
+                if (th_run(iargv, NULL, 600000, &code, NULL, NULL) != 0 || code != 0) {
+                    th_err("isql failed (exit %d)", code);
+                    goto out;
+                }
+                getrusage(RUSAGE_CHILDREN, &ru1);
+                isql_s[r] = (double)(th_now_ms() - t0) / 1000.0;
+                isql_cpu[r] = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+                              (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+                              (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                              (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+            } else {
+                c.state_dir = states[r][0];
+                tc.state_dir = states[r][1];
+                if (drive(&c, NULL, g_rows, &src_inc[r], 0) != 0 ||
+                    drive(&tc, NULL, g_rows, &src_ts[r], 0) != 0)
+                    goto out;
+            }
+        }
+        fprintf(stderr, "rep %d: isql %.2f s, incrementing %.2f s, timestamp %.2f s\n", r + 1,
+                isql_s[r], src_inc[r].secs, src_ts[r].secs);
+    }
+    free(isql);
+    int last = g_reps - 1;
 
     /* the whole pipeline */
     if (write_mapping(dir, &mdir, &sdir) != 0 || !(kafka = th_kafka_start(1)) ||
@@ -315,36 +370,46 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* timestamp mode, first read */
-    th_odbc_conf_t tc = c;
-    char *tstate = th_path(dir, "state-ts");
-    tc.state_dir = tstate;
-    tc.tables[0] = (th_odbc_table_t){"public.bench_ord", "timestamp", "updt", NULL, "id"};
-    run_result_t src_ts;
-    if (drive(&tc, NULL, g_rows, &src_ts, 0) != 0)
-        goto out;
-
-    out("## First full read (rows/s, wall clock; CPU of the reading process)\n\n");
-    out("| reader | time | rows/s | CPU | queries |\n|---|---:|---:|---:|---:|\n");
-    out("| isql, one query, output to /dev/null | %.2f s | %.0f | %.2f s | 1 |\n", isql_s,
-        g_rows / isql_s, isql_cpu);
-    out("| connector alone, incrementing, pages of 10,000 | %.2f s | %.0f | %.2f s | %" PRIu64
-        " |\n",
-        src_inc.secs, g_rows / src_inc.secs, src_inc.cpu, src_inc.st.queries);
-    out("| connector alone, timestamp (updt, id), pages of 10,000 | %.2f s | %.0f | %.2f s | "
-        "%" PRIu64 " |\n",
-        src_ts.secs, g_rows / src_ts.secs, src_ts.cpu, src_ts.st.queries);
-    out("| whole pipeline to Kafka (mock), delivered and acknowledged | %.2f s | %.0f | %.2f s "
-        "| - |\n\n",
-        pipe_s, g_rows / pipe_s, pipe_cpu);
-    out("The connector read %" PRIu64 " rows, wrote %" PRIu64 " journal frames (one fsync per "
-        "acknowledged poll with changes).\n\n",
-        src_inc.st.rows, src_inc.st.fsyncs);
+    double v_isql[MAX_REPS], v_inc[MAX_REPS], v_ts[MAX_REPS], c_inc[MAX_REPS], c_ts[MAX_REPS];
+    for (int r = 0; r < g_reps; r++) {
+        v_isql[r] = isql_s[r];
+        v_inc[r] = src_inc[r].secs;
+        v_ts[r] = src_ts[r].secs;
+        c_inc[r] = src_inc[r].cpu;
+        c_ts[r] = src_ts[r].cpu;
+    }
+    double m_isql = median(v_isql, g_reps), m_inc = median(v_inc, g_reps),
+           m_ts = median(v_ts, g_reps);
+    out("## First full read (median of %d runs; rows/s, wall clock; CPU of the reading "
+        "process)\n\n",
+        g_reps);
+    out("| reader | time | range | rows/s | vs isql | CPU | queries |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n");
+    out("| isql, one query, output to /dev/null | %.2f s | %.2f-%.2f s | %.0f | 1.00x | %.2f s "
+        "| 1 |\n",
+        m_isql, minv(isql_s, g_reps), maxv(isql_s, g_reps), g_rows / m_isql,
+        median(isql_cpu, g_reps));
+    out("| connector alone, incrementing, pages of 10,000 | %.2f s | %.2f-%.2f s | %.0f | "
+        "%.2fx | %.2f s | %" PRIu64 " |\n",
+        m_inc, minv(v_inc, g_reps), maxv(v_inc, g_reps), g_rows / m_inc, m_isql / m_inc,
+        median(c_inc, g_reps), src_inc[last].st.queries);
+    out("| connector alone, timestamp (updt, id), pages of 10,000 | %.2f s | %.2f-%.2f s | %.0f "
+        "| %.2fx | %.2f s | %" PRIu64 " |\n",
+        m_ts, minv(v_ts, g_reps), maxv(v_ts, g_reps), g_rows / m_ts, m_isql / m_ts,
+        median(c_ts, g_reps), src_ts[last].st.queries);
+    out("| whole pipeline to Kafka (mock), delivered and acknowledged (one run) | %.2f s | | %.0f "
+        "| %.2fx | %.2f s | - |\n\n",
+        pipe_s, g_rows / pipe_s, m_isql / pipe_s, pipe_cpu);
+    out("The connector read %" PRIu64 " rows and wrote %" PRIu64 " journal frames, each fsynced "
+        "before the page's events were handed on.\n\n",
+        src_inc[last].st.rows, src_inc[last].st.fsyncs);
 
     /* idle: caught up, default poll interval */
     run_result_t idle_inc, idle_ts;
-    if (drive(&c, src_inc.pos, -(long)g_idle_s * 1000, &idle_inc, 0) != 0 ||
-        drive(&tc, src_ts.pos, -(long)g_idle_s * 1000, &idle_ts, 0) != 0)
+    c.state_dir = states[last][0];
+    tc.state_dir = states[last][1];
+    if (drive(&c, src_inc[last].pos, -(long)g_idle_s * 1000, &idle_inc, 0) != 0 ||
+        drive(&tc, src_ts[last].pos, -(long)g_idle_s * 1000, &idle_ts, 0) != 0)
         goto out;
     double per_min = 60.0 / g_idle_s;
     out("## Idle table (polled every 1000 ms, reconciliation off), per minute\n\n");
@@ -362,20 +427,22 @@ int main(int argc, char **argv)
     rcfg.reconcile_interval_s = 1;
     int64_t r0 = th_now_ms();
     run_result_t rec;
-    if (drive(&rcfg, src_inc.pos, 0, &rec, 1) != 0)
+    if (drive(&rcfg, src_inc[last].pos, 0, &rec, 1) != 0)
         goto out;
     out("## One reconciliation pass over %ld keys (chunks of 10,000)\n\n", g_rows);
     out("%.2f s after open() (of which 1 s waiting for reconcile_interval_s = 1 and one poll), "
         "%" PRIu64 " queries, %" PRIu64 " keys read, %.2f s CPU.\n",
         rec.secs, rec.st.queries, rec.st.rows, rec.cpu);
     (void)r0;
-    free(src_inc.pos);
-    free(src_ts.pos);
+    for (int r = 0; r < g_reps; r++) {
+        free(src_inc[r].pos);
+        free(src_ts[r].pos);
+        free(states[r][0]);
+        free(states[r][1]);
+    }
     free(idle_inc.pos);
     free(idle_ts.pos);
     free(rec.pos);
-    free(state);
-    free(tstate);
     free(pstate);
     free(poff);
     free((char *)c.offsets_path);

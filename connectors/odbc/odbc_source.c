@@ -117,7 +117,7 @@ struct siphon_source {
     int up;
     int64_t retry_at;
     int backoff_ms;
-    int failed;              /* a journal write failed: stop */
+    int failed;              /* an intent could not be written: stop */
     char failed_msg[512];
 
     odbc_table_t *tables;
@@ -355,11 +355,13 @@ static int table_describe(siphon_source_t *src, odbc_table_t *t, char *errbuf, s
 
     if (!(t->key = calloc((size_t)ncols, sizeof(int))) ||
         !(t->order = calloc((size_t)ncols + 1, sizeof(int))) ||
-        !(pkflags = calloc((size_t)ncols, sizeof(int))))
-        return SIPHON_ENOMEM;
+        !(pkflags = calloc((size_t)ncols, sizeof(int)))) {
+        rc = SIPHON_ENOMEM;
+        goto out;
+    }
     if ((rc = siphon_odbc__primary_key(&src->conn, t->sql_schema, t->sql_name, &pk, &npk, errbuf,
                                        errsize)) < 0)
-        return rc;
+        goto out;
     for (int i = 0; i < npk; i++) {
         int c = find_col(t, pk[i]);
         if (c >= 0)
@@ -1702,14 +1704,12 @@ static int odbc_ack(siphon_source_t *src, const siphon_pos_t *pos, char *errbuf,
                    "): acknowledging %" PRIu64 " only", seq, src->seq, src->seq);
         seq = src->seq;
     }
+    /* Losing an acknowledgement only leaves its polls' keys "maybe sent" after a restart (rows
+     * sent again): not a reason to stop. A journal that cannot be written at all stops the
+     * source at the next poll's intent. */
     int rc = siphon_odbc__store_ack(&src->store, seq, errbuf, errsize);
-    if (rc < 0) {
-        /* The pipeline stores the offsets after ack() whatever it returns; stop before the next
-         * batch so that at most this one position gets ahead of the key sets. */
-        src->failed = 1;
-        snprintf(src->failed_msg, sizeof(src->failed_msg), "%s", errbuf);
+    if (rc < 0)
         return rc;
-    }
     src->acked_seq = seq;
     if (siphon_odbc__store_idle(&src->store) &&
         src->store.journal_bytes > COMPACT_MIN_BYTES &&

@@ -269,6 +269,9 @@ struct siphon_source {
     siphon_row_t *sample_rows;
     int sample_session;      /* the decoding settings were applied to the catalog session */
 
+    struct pg_snap *snap;    /* initial snapshot in progress (pg_snapshot.c), or NULL */
+    int stop_after_snapshot; /* initial_only: next() returns SIPHON_ESTOP once it ended */
+
     uint64_t start_pos;      /* where START_REPLICATION starts (resume or last ack) */
     uint64_t acked;          /* last position given to ack() (flush/apply) */
     uint64_t sent_flush;     /* flush value of the last status update sent */
@@ -291,6 +294,24 @@ int siphon_pg__open_catalog(siphon_source_t **out, const siphon_config_t *cfg, c
 int siphon_pg__sample(siphon_source_t *src, const char *schema, const char *table, int limit,
                       const siphon_relation_t **rel, const siphon_row_t **rows, int *nrows,
                       char *errbuf, size_t errsize);
+
+/* pg_snapshot.c: the initial snapshot (docs/snapshots.md).
+ * setup: decide from cfg->source.snapshot, the stored progress (the text after the LSN in the
+ * stored position, or NULL) and whether a position was stored, whether to snapshot; when the
+ * slot must be created for it, create it with an exported snapshot (exact seam). Runs in open()
+ * after the server checks and the publication, before siphon_pg__cat_ensure_slot().
+ * next: while src->snap is set, fill src->st with one key-ordered chunk (BEGIN, 'r' CHANGEs,
+ * COMMIT). Returns 0, 1 when the snapshot has ended (src->snap freed; streaming may start),
+ * or a negative code. */
+int siphon_pg__snap_setup(siphon_source_t *src, const siphon_config_t *cfg,
+                          const siphon_table_ref_t *tables, int ntables, const char *progress,
+                          int have_resume, char *errbuf, size_t errsize);
+int siphon_pg__snap_next(siphon_source_t *src, char *errbuf, size_t errsize);
+void siphon_pg__snap_free(siphon_source_t *src);
+/* Escape / unescape a value for the stored progress text (percent-encoding). */
+int siphon_pg__snap_escape(siphon_buf_t *out, const char *s, size_t len);
+/* In place; returns the new length, or -1 on a malformed escape. */
+long siphon_pg__snap_unescape(char *s);
 
 /* Options forced on the replication session so text output is predictable. */
 #define PG_SESSION_OPTIONS                                                                   \

@@ -556,7 +556,18 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
         }
         snprintf(src->app_name, len, "siphon-%s", src->name);
     }
-    if (resume_pos && resume_pos[0] && siphon_pg__lsn_parse(&src->start_pos, resume_pos) < 0) {
+    /* A stored position is an LSN, followed by " snapshot ..." while a snapshot is unfinished
+     * (pg_snapshot.c). */
+    char lsnpart[64] = "";
+    const char *progress = NULL;
+    if (resume_pos && resume_pos[0]) {
+        const char *sp = strchr(resume_pos, ' ');
+        size_t n = sp ? (size_t)(sp - resume_pos) : strlen(resume_pos);
+        snprintf(lsnpart, sizeof(lsnpart), "%.*s", (int)(n < 63 ? n : 63), resume_pos);
+        if (sp && strncmp(sp, " snapshot", 9) == 0)
+            progress = sp + 9;
+    }
+    if (lsnpart[0] && siphon_pg__lsn_parse(&src->start_pos, lsnpart) < 0) {
         rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
                         "could not parse the stored position \"%s\": expected an LSN like "
                         "0/16B3748",
@@ -570,6 +581,8 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
         (rc = siphon_pg__cat_check_server(src, errbuf, errsize)) < 0 ||
         (rc = check_resume(src, errbuf, errsize)) < 0 ||
         (rc = siphon_pg__cat_ensure_publication(src, tables, ntables, errbuf, errsize)) < 0 ||
+        (rc = siphon_pg__snap_setup(src, cfg, tables, ntables, progress, lsnpart[0] != 0, errbuf,
+                                    errsize)) < 0 ||
         (rc = siphon_pg__cat_ensure_slot(src, errbuf, errsize)) < 0)
         goto fail;
     src->st.database = src->dbname;
@@ -583,6 +596,12 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
      * failure (slot busy) leaves the source DOWN with its backoff running. */
     src->state = PG_S_DOWN;
     src->retry_at_ms = 0;
+    if (src->snap) {
+        /* The snapshot is read first (next()); streaming starts when it has ended. */
+        src->retry_at_ms = INT64_MAX - 1;
+        *out = src;
+        return 0;
+    }
     {
         int64_t deadline = siphon_pg__now_ms() + PG_ATTEMPT_TIMEOUT_MS + 1000;
         int ready = 0, left_down = 0;
@@ -626,6 +645,19 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
     batch->n = 0;
     /* The previous batch is done: its records, rows and messages go. */
     siphon_pg__stream_reset_batch(&src->st);
+    if (src->snap) {
+        rc = siphon_pg__snap_next(src, errbuf, errsize);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            batch->recs = src->st.recs;
+            batch->n = src->st.nrecs;
+            return 0;
+        }
+        src->retry_at_ms = 0; /* the snapshot ended: start streaming */
+    }
+    if (src->stop_after_snapshot)
+        return SIPHON_ESTOP; /* snapshot: initial_only */
     if (src->state == PG_S_DOWN && src->retry_at_ms == INT64_MAX)
         return siphon_err(errbuf, errsize, SIPHON_EINVAL,
                           "could not read changes from slot \"%s\": streaming stopped after a "
@@ -701,6 +733,8 @@ static int pg_pos_format(const siphon_pos_t *pos, char *buf, size_t size)
 {
     if (!pos || !buf || size == 0)
         return SIPHON_EINVAL;
+    if (pos->text) /* a snapshot chunk (pg_snapshot.c) */
+        return (size_t)snprintf(buf, size, "%s", pos->text) < size ? 0 : SIPHON_EINVAL;
     return siphon_pg__lsn_format(pos->num, buf, size);
 }
 
@@ -733,6 +767,7 @@ static void pg_close(siphon_source_t *src)
     }
     if (src->repl)
         PQfinish(src->repl);
+    siphon_pg__snap_free(src);
     if (src->cat)
         PQfinish(src->cat);
     siphon_pg__stream_destroy(&src->st);

@@ -502,18 +502,162 @@ static int cfg_source_mysql(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cf
     return 0;
 }
 
+/* A list of non-empty strings (source.tables[i].key_columns). */
+static int cfg_str_list(cfg_ctx_t *cx, yaml_node_t *v, const char *path, char ***out, int *nout)
+{
+    if (v->type != YAML_SEQUENCE_NODE)
+        return cfg_fail(cx, v->start_mark, "%s is %s (expected a list of column names, e.g. "
+                        "[CMCOMP, CMCUST])", path, cfg_kind(v));
+    int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0)
+        return cfg_fail(cx, v->start_mark, "%s is an empty list (expected at least one column "
+                        "name, or leave the key out to use the primary key)", path);
+    if (!(*out = calloc((size_t)n, sizeof(char *))))
+        return SIPHON_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        char item[160];
+        snprintf(item, sizeof(item), "%s[%d]", path, i);
+        (*nout)++;
+        int rc = cfg_str(cx, cfg_node(cx, v->data.sequence.items.start[i]), item, 0, 0,
+                         &(*out)[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* source.type odbc: a database polled through unixODBC (connectors/odbc, docs/odbc.md). */
+static int cfg_source_odbc(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
+{
+    static const cfg_key_t keys[] = {
+        {"type", "type: odbc"},
+        {"dsn", "dsn: \"DSN=erp;UID=siphon;PWD=${ERP_PASSWORD}\" (a unixODBC DSN or connection "
+                "string) for type odbc"},
+        {"poll_interval_ms", NULL},
+        {"max_rows_per_poll", NULL},
+        {"safety_lag_ms", NULL},
+        {"reconcile_interval_s", NULL},
+        {"reconcile_chunk", NULL},
+        {"state_dir", NULL},
+        {"tables", "tables: a list of {table, mode, ...}, one per mapped table, for type odbc"},
+    };
+    static const cfg_key_t tkeys[] = {
+        {"table", "table: <schema.table as in the mapping>"},
+        {"mode", "mode: incrementing, timestamp, timestamp+incrementing or snapshot"},
+        {"timestamp_column", NULL},
+        {"incrementing_column", NULL},
+        {"key_columns", NULL},
+    };
+    static const char *const modes[] = {"incrementing", "timestamp", "timestamp+incrementing",
+                                        "snapshot", NULL};
+    yaml_node_t *v[CFG_MAX_KEYS];
+    struct siphon_config_odbc *o = &cfg->odbc;
+    int rc;
+
+    if ((rc = cfg_walk(cx, sec, "in source", keys, 9, v)))
+        return rc;
+    if (!(cfg->source.type = strdup("odbc")))
+        return SIPHON_ENOMEM;
+    o->poll_interval_ms = 1000;
+    o->max_rows_per_poll = 10000;
+    o->safety_lag_ms = 5000;
+    o->reconcile_interval_s = 3600;
+    o->reconcile_chunk = 10000;
+    if ((rc = cfg_str(cx, v[1], "source.dsn", 0, 0, &o->dsn)))
+        return rc;
+    if ((v[2] && (rc = cfg_int(cx, v[2], "source.poll_interval_ms", 1, INT_MAX,
+                               "a whole number of milliseconds, at least 1, e.g. 1000",
+                               &o->poll_interval_ms))) ||
+        (v[3] && (rc = cfg_int(cx, v[3], "source.max_rows_per_poll", 1, INT_MAX,
+                               "a number of rows, at least 1, e.g. 10000",
+                               &o->max_rows_per_poll))) ||
+        (v[4] && (rc = cfg_int(cx, v[4], "source.safety_lag_ms", 0, INT_MAX,
+                               "a whole number of milliseconds, 0 or more, e.g. 5000",
+                               &o->safety_lag_ms))) ||
+        (v[5] && (rc = cfg_int(cx, v[5], "source.reconcile_interval_s", 0, INT_MAX,
+                               "a whole number of seconds, 0 (no delete detection) or more, "
+                               "e.g. 3600",
+                               &o->reconcile_interval_s))) ||
+        (v[6] && (rc = cfg_int(cx, v[6], "source.reconcile_chunk", 1, INT_MAX,
+                               "a number of keys, at least 1, e.g. 10000",
+                               &o->reconcile_chunk))) ||
+        (v[7] && (rc = cfg_path(cx, v[7], "source.state_dir", &o->state_dir))))
+        return rc;
+
+    yaml_node_t *tl = v[8];
+    if (tl->type != YAML_SEQUENCE_NODE ||
+        tl->data.sequence.items.top == tl->data.sequence.items.start)
+        return cfg_fail(cx, tl->start_mark,
+                        "source.tables is %s (expected a non-empty list of {table, mode, ...}, "
+                        "one per mapped table)",
+                        tl->type == YAML_SEQUENCE_NODE ? "an empty list" : cfg_kind(tl));
+    int n = (int)(tl->data.sequence.items.top - tl->data.sequence.items.start);
+    if (!(o->tables = calloc((size_t)n, sizeof(*o->tables))))
+        return SIPHON_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *t = cfg_node(cx, tl->data.sequence.items.start[i]), *tv[CFG_MAX_KEYS];
+        struct siphon_config_odbc_table *ot = &o->tables[i];
+        char where[64], path[96];
+        int mode = 0;
+        o->ntables++;
+        snprintf(where, sizeof(where), "in source.tables[%d]", i);
+        snprintf(path, sizeof(path), "source.tables[%d]", i);
+        if ((rc = cfg_section(cx, t, path, "table settings: table, mode, ...")) ||
+            (rc = cfg_walk(cx, t, where, tkeys, 5, tv)))
+            return rc;
+        snprintf(path, sizeof(path), "source.tables[%d].table", i);
+        if ((rc = cfg_str(cx, tv[0], path, 0, 0, &ot->table)))
+            return rc;
+        for (int j = 0; j < i; j++)
+            if (strcmp(o->tables[j].table, ot->table) == 0)
+                return cfg_fail(cx, tv[0]->start_mark,
+                                "source.tables[%d] repeats table '%.64s' of source.tables[%d] "
+                                "(expected each table once)", i, ot->table, j);
+        snprintf(path, sizeof(path), "source.tables[%d].mode", i);
+        if ((rc = cfg_choice(cx, tv[1], path, 0, modes, &mode)))
+            return rc;
+        if (!(ot->mode = strdup(modes[mode])))
+            return SIPHON_ENOMEM;
+        snprintf(path, sizeof(path), "source.tables[%d].timestamp_column", i);
+        if (tv[2] && (rc = cfg_str(cx, tv[2], path, 0, 0, &ot->timestamp_column)))
+            return rc;
+        snprintf(path, sizeof(path), "source.tables[%d].incrementing_column", i);
+        if (tv[3] && (rc = cfg_str(cx, tv[3], path, 0, 0, &ot->incrementing_column)))
+            return rc;
+        snprintf(path, sizeof(path), "source.tables[%d].key_columns", i);
+        if (tv[4] && (rc = cfg_str_list(cx, tv[4], path, &ot->key_columns, &ot->nkey_columns)))
+            return rc;
+        int need_ts = mode == 1 || mode == 2, need_inc = mode == 0 || mode == 2;
+        if (need_ts && !ot->timestamp_column)
+            return cfg_fail(cx, t->start_mark,
+                            "missing required key 'timestamp_column' in source.tables[%d] "
+                            "(expected the last-modified column for mode %s)", i, modes[mode]);
+        if (need_inc && !ot->incrementing_column)
+            return cfg_fail(cx, t->start_mark,
+                            "missing required key 'incrementing_column' in source.tables[%d] "
+                            "(expected a strictly increasing column for mode %s)", i,
+                            modes[mode]);
+    }
+    return 0;
+}
+
 static int cfg_source(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
 {
     static const cfg_key_t keys[] = {
-        {"type", "type: postgres or type: mysql"},
+        {"type", "type: postgres, type: mysql or type: odbc"},
         {"conninfo", NULL},
         {"slot", NULL},
         {"publication", NULL},
         {"create_slot", NULL},
         {"create_publication", NULL},
         {"status_interval_ms", NULL},
+        {"snapshot", NULL},
+        {"snapshot_connections", NULL},
+        {"snapshot_chunk_rows", NULL},
     };
-    static const char *const types[] = {"postgres", "mysql", NULL};
+    static const char *const types[] = {"postgres", "mysql", "odbc", NULL};
+    static const char *const snaps[] = {"never", "initial", "always", "initial_only",
+                                        "when_needed", NULL};
     yaml_node_t *v[CFG_MAX_KEYS];
     int type = 0, rc;
 
@@ -522,7 +666,9 @@ static int cfg_source(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
     const char *peek = cfg_peek(cx, sec, "type");
     if (peek && strcmp(peek, "mysql") == 0)
         return cfg_source_mysql(cx, sec, cfg);
-    if ((rc = cfg_walk(cx, sec, "in source", keys, 7, v)) ||
+    if (peek && strcmp(peek, "odbc") == 0)
+        return cfg_source_odbc(cx, sec, cfg);
+    if ((rc = cfg_walk(cx, sec, "in source", keys, 10, v)) ||
         (rc = cfg_choice(cx, v[0], "source.type", 0, types, &type)))
         return rc;
     if (!(cfg->source.type = strdup(types[type])))
@@ -559,6 +705,16 @@ static int cfg_source(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
     if (v[6] && (rc = cfg_int(cx, v[6], "source.status_interval_ms", 1, INT_MAX,
                               "a whole number of milliseconds, at least 1, e.g. 1000",
                               &cfg->source.status_interval_ms)))
+        return rc;
+    if (v[7] && (rc = cfg_choice(cx, v[7], "source.snapshot", 1, snaps, &cfg->source.snapshot)))
+        return rc;
+    if (v[8] && (rc = cfg_int(cx, v[8], "source.snapshot_connections", 1, 64,
+                              "a number of connections from 1 to 64, e.g. 2",
+                              &cfg->source.snapshot_connections)))
+        return rc;
+    if (v[9] && (rc = cfg_int(cx, v[9], "source.snapshot_chunk_rows", 1, 10000000,
+                              "a number of rows from 1 to 10000000, e.g. 10000",
+                              &cfg->source.snapshot_chunk_rows)))
         return rc;
     return 0;
 }
@@ -845,6 +1001,9 @@ int siphon_config_parse(siphon_config_t **out, const char *text, size_t len, con
     cfg->source.create_slot = 1;
     cfg->source.create_publication = 1;
     cfg->source.status_interval_ms = CFG_DEFAULT_INTERVAL_MS;
+    cfg->source.snapshot = SIPHON_SNAPSHOT_INITIAL;
+    cfg->source.snapshot_connections = 2;
+    cfg->source.snapshot_chunk_rows = 10000;
     cfg->sink.tombstones = 1;
     cfg->sink.roll_bytes = 64LL << 20;
     cfg->sink.roll_ms = 60000;
@@ -938,6 +1097,19 @@ void siphon_config_destroy(siphon_config_t *cfg)
     free(cfg->source.conninfo);
     free(cfg->source.slot);
     free(cfg->source.publication);
+    free(cfg->odbc.dsn);
+    free(cfg->odbc.state_dir);
+    for (int i = 0; i < cfg->odbc.ntables; i++) {
+        struct siphon_config_odbc_table *t = &cfg->odbc.tables[i];
+        free(t->table);
+        free(t->mode);
+        free(t->timestamp_column);
+        free(t->incrementing_column);
+        for (int j = 0; j < t->nkey_columns; j++)
+            free(t->key_columns[j]);
+        free(t->key_columns);
+    }
+    free(cfg->odbc.tables);
     free(cfg->mappings_dir);
     free(cfg->schemas_dir);
     free(cfg->sink.type);

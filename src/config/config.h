@@ -15,6 +15,9 @@
  *     create_slot: true                   # may Siphon create the slot? default true
  *     create_publication: true            # may Siphon create the publication? default true
  *     status_interval_ms: 1000            # standby status update period, default 1000
+ *     snapshot: initial                   # never|initial|always|initial_only|when_needed
+ *     snapshot_connections: 2             # tables read at once, default 2 (docs/snapshots.md)
+ *     snapshot_chunk_rows: 10000          # rows per key-ordered chunk, default 10000
  *   source:                               # or: MySQL / MariaDB (connectors/mysql, docs/mysql.md)
  *     type: mysql
  *     conninfo: "host=db port=3306 user=siphon password=${ERP_PASSWORD} dbname=erp"
@@ -51,6 +54,16 @@ typedef struct siphon_kv {
     char *value;
 } siphon_kv_t;
 
+/* source.snapshot */
+enum {
+    SIPHON_SNAPSHOT_NEVER = 0,    /* stream only (a zeroed config, as in-process tests build) */
+    SIPHON_SNAPSHOT_INITIAL,      /* on the first start, and to finish an interrupted one;
+                                     the loader's default */
+    SIPHON_SNAPSHOT_ALWAYS,       /* at every start, then stream from the stored position */
+    SIPHON_SNAPSHOT_INITIAL_ONLY, /* like initial, then stop (no streaming) */
+    SIPHON_SNAPSHOT_WHEN_NEEDED   /* like initial, and again when the slot is gone */
+};
+
 typedef struct siphon_config {
     char *path;        /* the file it was loaded from */
     char *name;
@@ -63,6 +76,10 @@ typedef struct siphon_config {
         int create_slot;
         int create_publication;
         int status_interval_ms;
+        /* Initial snapshot (docs/snapshots.md): SIPHON_SNAPSHOT_* below; default initial. */
+        int snapshot;
+        int snapshot_connections;  /* default 2 */
+        int snapshot_chunk_rows;   /* rows per key-ordered chunk, default 10000 */
     } source;
 
     /* source.type odbc (filled by the ODBC source section of the loader). */

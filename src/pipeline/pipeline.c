@@ -49,7 +49,7 @@ typedef struct pipe {
     uint64_t cur_seq;        /* 0: none open */
     uint64_t txid;
     int64_t commit_ts_us;
-    char txpos[64];          /* commit position of the open transaction, as text */
+    char txpos[256];         /* commit position of the open transaction, as text */
     uint32_t change_idx;
     uint32_t sub_idx;        /* events already emitted for this change to the same stream */
     const siphon_change_t *chg; /* the change being mapped */
@@ -143,7 +143,7 @@ static int emit(pipe_t *p, const siphon_mapping_t *map, char op, const siphon_va
     const siphon_change_t *chg = p->chg;
     siphon_avro_stream_t *stream = siphon_mapping_stream(map);
     int idx = mapping_index(p, map);
-    char event_id[96], fp[17];
+    char event_id[300], fp[17];
     char *json = NULL;
     int rc;
 
@@ -243,7 +243,7 @@ static int emit_dead_letter(pipe_t *p, const siphon_mapped_t *m)
 {
     const siphon_change_t *chg = p->chg;
     int n = siphon_mapset_count(p->ms);
-    char event_id[96], fp[17];
+    char event_id[300], fp[17];
     char *json = NULL;
     int rc;
 
@@ -647,6 +647,12 @@ int siphon_pipeline_run(const siphon_config_t *cfg, const siphon_source_ops_t *s
     while (!*stop && !p->fatal) {
         siphon_batch_t batch = {0};
         rc = src_ops->next(p->src, &batch, 100, errbuf, errsize);
+        if (rc == SIPHON_ESTOP) {
+            /* the source has nothing more to give (snapshot: initial_only): drain and stop */
+            siphon_log(SIPHON_LOG_INFO, "pipeline", "the source ended its work (snapshot done)");
+            rc = 0;
+            break;
+        }
         if (rc < 0)
             goto out;
         for (int i = 0; i < batch.n && !p->fatal; i++) {

@@ -90,6 +90,27 @@ static char *dump_config(const siphon_config_t *cfg)
     I("source.create_slot", cfg->source.create_slot);
     I("source.create_publication", cfg->source.create_publication);
     I("source.status_interval_ms", cfg->source.status_interval_ms);
+    I("source.snapshot", cfg->source.snapshot);
+    I("source.snapshot_connections", cfg->source.snapshot_connections);
+    I("source.snapshot_chunk_rows", cfg->source.snapshot_chunk_rows);
+    if (cfg->source.type && strcmp(cfg->source.type, "odbc") == 0) {
+        S("odbc.dsn", cfg->odbc.dsn);
+        I("odbc.poll_interval_ms", cfg->odbc.poll_interval_ms);
+        I("odbc.max_rows_per_poll", cfg->odbc.max_rows_per_poll);
+        I("odbc.safety_lag_ms", cfg->odbc.safety_lag_ms);
+        I("odbc.reconcile_interval_s", cfg->odbc.reconcile_interval_s);
+        I("odbc.reconcile_chunk", cfg->odbc.reconcile_chunk);
+        S("odbc.state_dir", cfg->odbc.state_dir);
+        for (int i = 0; i < cfg->odbc.ntables; i++) {
+            const struct siphon_config_odbc_table *t = &cfg->odbc.tables[i];
+            siphon_buf_printf(&b, "odbc.tables[%d]: %s mode=%s ts=%s inc=%s keys=", i, t->table,
+                              t->mode, t->timestamp_column ? t->timestamp_column : "(null)",
+                              t->incrementing_column ? t->incrementing_column : "(null)");
+            for (int j = 0; j < t->nkey_columns; j++)
+                siphon_buf_printf(&b, "%s%s", j ? "," : "", t->key_columns[j]);
+            siphon_buf_printf(&b, "\n");
+        }
+    }
     S("mappings", cfg->mappings_dir);
     S("schemas", cfg->schemas_dir);
     S("sink.type", cfg->sink.type);
@@ -103,6 +124,12 @@ static char *dump_config(const siphon_config_t *cfg)
     I("pipeline.max_inflight_bytes", cfg->pipeline.max_inflight_bytes);
     I("log.level", cfg->log.level);
     I("log.json", cfg->log.json);
+    I("schema_compatibility", cfg->schema_compatibility);
+    if (cfg->sink.path) {
+        S("sink.path", cfg->sink.path);
+        I("sink.roll_bytes", cfg->sink.roll_bytes);
+        I("sink.roll_ms", cfg->sink.roll_ms);
+    }
 #undef S
 #undef I
     siphon_buf_appendc(&b, '\0');

@@ -127,26 +127,50 @@ static void test_key_map(void **state)
     siphon_odbc__keys_free(&ks);
 }
 
-/* The loader's view: a small map per table name, rebuilt from the files. */
+/* The loader's view: a small map per table name, rebuilt from the files as the source does
+ * (odbc_source.c load_cb): an unacknowledged put makes a MAYBE key, an unacknowledged delete or
+ * reconciliation time is ignored. */
 typedef struct loaded {
     odbc_keys_t a, b;
     uint64_t recon_a;
-    int records;
+    int records, maybes;
 } loaded_t;
 
-static int load_cb(void *opaque, const char *table, size_t tlen, int op, const uint8_t *key,
-                   size_t klen, uint64_t val)
+static int load_cb(void *opaque, const char *table, size_t tlen, int op, int maybe,
+                   const uint8_t *key, size_t klen, uint64_t val)
 {
     loaded_t *l = opaque;
     odbc_keys_t *ks = tlen == 1 && table[0] == 'a' ? &l->a : &l->b;
+    uint64_t kh = key ? siphon_odbc__hash(0, key, klen) : 0;
+    long e;
     l->records++;
-    if (op == ODBC_REC_PUT)
-        return siphon_odbc__keys_put(ks, key, klen, siphon_odbc__hash(0, key, klen), val) < 0 ? -1
-                                                                                            : 0;
-    if (op == ODBC_REC_DEL)
-        siphon_odbc__keys_del(ks, key, klen, siphon_odbc__hash(0, key, klen));
-    if (op == ODBC_REC_RECON && ks == &l->a)
-        l->recon_a = val;
+    l->maybes += maybe;
+    switch (op) {
+    case ODBC_REC_PUT:
+        if (!maybe)
+            return siphon_odbc__keys_put(ks, key, klen, kh, val) < 0 ? -1 : 0;
+        if ((e = siphon_odbc__keys_find(ks, key, klen, kh)) >= 0) {
+            if (ks->ents[e].live == ODBC_KEY_SENT)
+                ks->ents[e].live = ODBC_KEY_MAYBE_CHANGED;
+            return 0;
+        }
+        op = ODBC_REC_MAYBE_NEW;
+        /* fall through */
+    case ODBC_REC_MAYBE_NEW:
+    case ODBC_REC_MAYBE_CHANGED:
+        if ((e = siphon_odbc__keys_put(ks, key, klen, kh, 0)) < 0)
+            return -1;
+        ks->ents[e].live = op == ODBC_REC_MAYBE_NEW ? ODBC_KEY_MAYBE_NEW : ODBC_KEY_MAYBE_CHANGED;
+        return 0;
+    case ODBC_REC_DEL:
+        if (!maybe)
+            siphon_odbc__keys_del(ks, key, klen, kh);
+        return 0;
+    case ODBC_REC_RECON:
+        if (!maybe && ks == &l->a)
+            l->recon_a = val;
+        return 0;
+    }
     return 0;
 }
 
@@ -157,11 +181,18 @@ static void loaded_free(loaded_t *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* The content hash of a key, -1 when absent; -2 - state for a MAYBE key. */
 static long chash_of(odbc_keys_t *ks, const char *k)
 {
     long e = siphon_odbc__keys_find(ks, (const uint8_t *)k, strlen(k), kh(k));
-    return e < 0 ? -1 : (long)ks->ents[e].chash;
+    if (e < 0)
+        return -1;
+    if (ks->ents[e].live != ODBC_KEY_SENT)
+        return -2 - (long)ks->ents[e].live;
+    return (long)ks->ents[e].chash;
 }
+#define MAYBE_NEW (-2 - ODBC_KEY_MAYBE_NEW)
+#define MAYBE_CHANGED (-2 - ODBC_KEY_MAYBE_CHANGED)
 
 static char *tmpdir(void)
 {
@@ -180,6 +211,21 @@ static void rmrf(const char *dir)
     assert_int_equal(system(cmd), 0);
 }
 
+static void intent(odbc_store_t *st, uint64_t seq, siphon_buf_t *b)
+{
+    char err[512];
+    assert_int_equal(siphon_odbc__store_intent(st, seq, b, err, sizeof(err)), 0);
+    siphon_buf_reset(b);
+}
+
+static void reopen(odbc_store_t *st, const char *dir, loaded_t *l)
+{
+    char err[512];
+    siphon_odbc__store_close(st);
+    loaded_free(l);
+    assert_int_equal(siphon_odbc__store_open(st, dir, load_cb, l, err, sizeof(err)), 0);
+}
+
 static void test_store(void **state)
 {
     (void)state;
@@ -187,100 +233,123 @@ static void test_store(void **state)
     char err[512];
     odbc_store_t st;
     loaded_t l = {0};
+    siphon_buf_t b = {0};
 
     assert_int_equal(siphon_odbc__store_open(&st, dir, load_cb, &l, err, sizeof(err)), 0);
     assert_int_equal(l.records, 0);
-    /* poll 1 (table a: k1, k2), poll 2 (table b: k1; table a: delete k1), poll 3 (a: k3) */
-    siphon_buf_t *d = siphon_odbc__store_delta(&st, 1);
-    assert_int_equal(siphon_odbc__rec_table(d, "a"), 0);
-    assert_int_equal(siphon_odbc__rec_put(d, (uint8_t *)"k1", 2, 11), 0);
-    assert_int_equal(siphon_odbc__rec_put(d, (uint8_t *)"k2", 2, 12), 0);
-    d = siphon_odbc__store_delta(&st, 2);
-    assert_int_equal(siphon_odbc__rec_table(d, "b"), 0);
-    assert_int_equal(siphon_odbc__rec_put(d, (uint8_t *)"k1", 2, 21), 0);
-    assert_int_equal(siphon_odbc__rec_table(d, "a"), 0);
-    assert_int_equal(siphon_odbc__rec_del(d, (uint8_t *)"k1", 2), 0);
-    assert_int_equal(siphon_odbc__rec_recon(d, 1700000000), 0);
-    d = siphon_odbc__store_delta(&st, 3);
-    assert_int_equal(siphon_odbc__rec_table(d, "a"), 0);
-    assert_int_equal(siphon_odbc__rec_put(d, (uint8_t *)"k3", 2, 13), 0);
-    assert_false(siphon_odbc__store_idle(&st));
+    assert_int_equal(st.last_seq, 0);
+    assert_true(siphon_odbc__store_idle(&st));
 
-    /* only polls 1 and 2 are acknowledged */
+    /* poll 1 (table a: k1, k2), poll 2 (b: k1; a: delete k1, a pass done), poll 3 (a: k3),
+     * each written ahead and fsynced; only 1 and 2 acknowledged */
+    assert_int_equal(siphon_odbc__rec_table(&b, "a"), 0);
+    assert_int_equal(siphon_odbc__rec_put(&b, (uint8_t *)"k1", 2, 11), 0);
+    assert_int_equal(siphon_odbc__rec_put(&b, (uint8_t *)"k2", 2, 12), 0);
+    intent(&st, 1, &b);
+    assert_int_equal(siphon_odbc__rec_table(&b, "b"), 0);
+    assert_int_equal(siphon_odbc__rec_put(&b, (uint8_t *)"k1", 2, 21), 0);
+    assert_int_equal(siphon_odbc__rec_table(&b, "a"), 0);
+    assert_int_equal(siphon_odbc__rec_del(&b, (uint8_t *)"k1", 2), 0);
+    assert_int_equal(siphon_odbc__rec_recon(&b, 1700000000), 0);
+    intent(&st, 2, &b);
+    assert_int_equal(siphon_odbc__rec_table(&b, "a"), 0);
+    assert_int_equal(siphon_odbc__rec_put(&b, (uint8_t *)"k3", 2, 13), 0);
+    assert_int_equal(siphon_odbc__rec_put(&b, (uint8_t *)"k2", 2, 99), 0);
+    intent(&st, 3, &b);
+    assert_int_equal(st.fsyncs, 3);
     assert_int_equal(siphon_odbc__store_ack(&st, 2, err, sizeof(err)), 0);
-    assert_int_equal(st.fsyncs, 1);
-    assert_false(siphon_odbc__store_idle(&st));
     assert_int_equal(siphon_odbc__store_ack(&st, 2, err, sizeof(err)), 0); /* nothing new */
-    assert_int_equal(st.fsyncs, 1);
-    siphon_odbc__store_close(&st); /* a crash: poll 3 never acknowledged */
+    assert_int_equal(st.fsyncs, 3); /* acknowledgements are not fsynced */
+    assert_false(siphon_odbc__store_idle(&st));
 
-    assert_int_equal(siphon_odbc__store_open(&st, dir, load_cb, &l, err, sizeof(err)), 0);
+    /* a crash: poll 3 was written ahead but never acknowledged */
+    reopen(&st, dir, &l);
+    assert_int_equal(st.last_seq, 3);
+    assert_int_equal(st.acked_seq, 2);
     assert_int_equal(chash_of(&l.a, "k1"), -1);
-    assert_int_equal(chash_of(&l.a, "k2"), 12);
-    assert_int_equal(chash_of(&l.a, "k3"), -1);
     assert_int_equal(chash_of(&l.b, "k1"), 21);
     assert_int_equal(l.recon_a, 1700000000);
+    /* poll 3's keys may have been delivered: k3 a maybe-create, k2 a maybe-update */
+    assert_int_equal(chash_of(&l.a, "k3"), MAYBE_NEW);
+    assert_int_equal(chash_of(&l.a, "k2"), MAYBE_CHANGED);
+    assert_int_equal(l.maybes, 2);
 
-    /* a torn frame at the end (a crash while writing) is ignored, and cut off */
-    d = siphon_odbc__store_delta(&st, 4);
-    assert_int_equal(siphon_odbc__rec_table(d, "a"), 0);
-    assert_int_equal(siphon_odbc__rec_put(d, (uint8_t *)"k4", 2, 14), 0);
-    assert_int_equal(siphon_odbc__store_ack(&st, 4, err, sizeof(err)), 0);
+    /* an unacknowledged delete and pass are ignored: the key stays, to be deleted again */
+    assert_int_equal(siphon_odbc__rec_table(&b, "b"), 0);
+    assert_int_equal(siphon_odbc__rec_del(&b, (uint8_t *)"k1", 2), 0);
+    intent(&st, 4, &b);
+    assert_int_equal(siphon_odbc__rec_table(&b, "a"), 0);
+    assert_int_equal(siphon_odbc__rec_put(&b, (uint8_t *)"k4", 2, 14), 0);
+    assert_int_equal(siphon_odbc__rec_recon(&b, 1800000000), 0);
+    intent(&st, 5, &b);
+    reopen(&st, dir, &l);
+    assert_int_equal(chash_of(&l.b, "k1"), 21);
+    assert_int_equal(chash_of(&l.a, "k4"), MAYBE_NEW);
+    assert_int_equal(l.recon_a, 1700000000);
+
+    /* acknowledged, they are facts */
+    assert_int_equal(siphon_odbc__store_ack(&st, 5, err, sizeof(err)), 0);
+    reopen(&st, dir, &l);
+    assert_int_equal(chash_of(&l.b, "k1"), -1);
+    assert_int_equal(chash_of(&l.a, "k4"), 14);
+    assert_int_equal(chash_of(&l.a, "k2"), 99);
+    assert_int_equal(l.recon_a, 1800000000);
+    assert_true(siphon_odbc__store_idle(&st));
+
+    /* a torn frame at the end (a crash while writing) is ignored, and cut */
     char *jp = strdup(st.journal_path);
     uint64_t good = st.journal_bytes;
     siphon_odbc__store_close(&st);
     FILE *f = fopen(jp, "ab");
     assert_non_null(f);
-    uint8_t torn[] = {200, 0, 0, 0, 1, 2, 3, 4, 'T', 1};
+    uint8_t torn[] = {200, 0, 0, 0, 1, 2, 3, 4, 'S', 1};
     fwrite(torn, 1, sizeof(torn), f);
     fclose(f);
     loaded_free(&l);
     assert_int_equal(siphon_odbc__store_open(&st, dir, load_cb, &l, err, sizeof(err)), 0);
     assert_int_equal(chash_of(&l.a, "k4"), 14);
-    assert_int_equal(chash_of(&l.a, "k2"), 12);
     assert_int_equal(st.journal_bytes, good);
     struct stat sb;
     assert_int_equal(stat(jp, &sb), 0);
     assert_int_equal((uint64_t)sb.st_size, good);
 
-    /* compaction: the base gets everything, the journal starts over */
-    assert_true(siphon_odbc__store_idle(&st));
+    /* compaction: the base gets everything (MAYBE keys as such), the journal starts over with
+     * the last acknowledgement so that poll numbers keep growing */
     int fd;
-    siphon_buf_t b = {0};
     assert_int_equal(siphon_odbc__store_compact_begin(&st, &fd, err, sizeof(err)), 0);
     assert_int_equal(siphon_odbc__rec_table(&b, "a"), 0);
-    assert_int_equal(siphon_odbc__rec_recon(&b, 1700000000), 0);
+    assert_int_equal(siphon_odbc__rec_recon(&b, 1800000000), 0);
     for (size_t i = 0; i < l.a.nents; i++)
         if (l.a.ents[i].live)
             assert_int_equal(siphon_odbc__rec_put(&b, siphon_odbc__keys_bytes(&l.a, &l.a.ents[i]),
                                                   l.a.ents[i].klen, l.a.ents[i].chash), 0);
+    assert_int_equal(siphon_odbc__rec_maybe(&b, ODBC_REC_MAYBE_NEW, (uint8_t *)"k9", 2), 0);
     assert_int_equal(siphon_odbc__store_compact_frame(fd, &b), 0);
     siphon_buf_reset(&b);
     assert_int_equal(siphon_odbc__rec_table(&b, "b"), 0);
-    assert_int_equal(siphon_odbc__rec_put(&b, (uint8_t *)"k1", 2, 21), 0);
+    assert_int_equal(siphon_odbc__rec_maybe(&b, ODBC_REC_MAYBE_CHANGED, (uint8_t *)"k8", 2), 0);
     assert_int_equal(siphon_odbc__store_compact_frame(fd, &b), 0);
+    siphon_buf_reset(&b);
     assert_int_equal(siphon_odbc__store_compact_end(&st, fd, 1, err, sizeof(err)), 0);
     assert_int_equal(st.gen, 1);
-    assert_int_equal(st.journal_bytes, 16);
+    assert_true(siphon_odbc__store_idle(&st));
     /* a change after compaction goes to the new journal */
-    d = siphon_odbc__store_delta(&st, 5);
-    assert_int_equal(siphon_odbc__rec_table(d, "b"), 0);
-    assert_int_equal(siphon_odbc__rec_del(d, (uint8_t *)"k1", 2), 0);
-    assert_int_equal(siphon_odbc__store_ack(&st, 5, err, sizeof(err)), 0);
-    siphon_odbc__store_close(&st);
-    loaded_free(&l);
-    assert_int_equal(siphon_odbc__store_open(&st, dir, load_cb, &l, err, sizeof(err)), 0);
-    assert_int_equal(chash_of(&l.a, "k2"), 12);
+    assert_int_equal(siphon_odbc__rec_table(&b, "a"), 0);
+    assert_int_equal(siphon_odbc__rec_del(&b, (uint8_t *)"k2", 2), 0);
+    intent(&st, 6, &b);
+    assert_int_equal(siphon_odbc__store_ack(&st, 6, err, sizeof(err)), 0);
+    reopen(&st, dir, &l);
+    assert_int_equal(st.last_seq, 6);
+    assert_int_equal(chash_of(&l.a, "k2"), -1);
     assert_int_equal(chash_of(&l.a, "k4"), 14);
-    assert_int_equal(chash_of(&l.b, "k1"), -1);
-    assert_int_equal(l.recon_a, 1700000000);
+    assert_int_equal(chash_of(&l.a, "k9"), MAYBE_NEW);
+    assert_int_equal(chash_of(&l.b, "k8"), MAYBE_CHANGED);
+    assert_int_equal(l.recon_a, 1800000000);
     siphon_odbc__store_close(&st);
 
     /* a journal of an older generation (a crash right after the base was renamed) is already
      * in the base: not replayed over it */
-    char *bp = malloc(strlen(dir) + 32);
-    sprintf(bp, "%s/keys.journal", dir);
-    f = fopen(bp, "r+b");
+    f = fopen(jp, "r+b");
     assert_non_null(f);
     uint8_t zero[8] = {0};
     fseek(f, 8, SEEK_SET);
@@ -288,10 +357,11 @@ static void test_store(void **state)
     fclose(f);
     loaded_free(&l);
     assert_int_equal(siphon_odbc__store_open(&st, dir, load_cb, &l, err, sizeof(err)), 0);
-    assert_int_equal(chash_of(&l.b, "k1"), 21); /* the delete lived in the ignored journal */
+    assert_int_equal(chash_of(&l.a, "k2"), 99); /* the delete lived in the ignored journal */
     siphon_odbc__store_close(&st);
 
     /* a file that is not ours is an error naming it */
+    char *bp = malloc(strlen(dir) + 32);
     sprintf(bp, "%s/keys.base", dir);
     f = fopen(bp, "wb");
     fputs("this is not a key file", f);
