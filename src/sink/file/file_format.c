@@ -226,10 +226,13 @@ static int recover_one(const char *dir, const char *name, char *errbuf, size_t e
     siphon_file_header_t h;
     long long good_end = 0, nblocks = 0, nrecords = 0, tail = 0;
     int rc, keep = 0;
-    snprintf(tmp, sizeof(tmp), "%s/%s", dir, name);
-    snprintf(fin, sizeof(fin), "%s/%.*s", dir,
-             (int)(strlen(name) - strlen(SIPHON_FILE_TMP_SUFFIX) + strlen(SIPHON_FILE_SUFFIX)),
-             name);
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", dir, name) >= sizeof(tmp) ||
+        (size_t)snprintf(fin, sizeof(fin), "%s/%.*s", dir,
+                         (int)(strlen(name) - strlen(SIPHON_FILE_TMP_SUFFIX) +
+                               strlen(SIPHON_FILE_SUFFIX)),
+                         name) >= sizeof(fin))
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                          "could not recover %s/%s: the path is too long", dir, name);
     FILE *f = fopen(tmp, "r+b");
     if (!f)
         return siphon_err(errbuf, errsize, SIPHON_EIO, "could not open %s to recover it: %s", tmp,

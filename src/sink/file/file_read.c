@@ -201,7 +201,7 @@ int siphon_file_reader_next(siphon_file_reader_t *rd, char **key_json, char **ev
                             char *errbuf, size_t errsize)
 {
     char why[512] = "";
-    int rc;
+    int rc = 0;
     *key_json = *event_json = NULL;
     if (!rd || rd->index >= rd->nrecords)
         return 0;
