@@ -31,8 +31,10 @@ ASAN_IT ?= it_0001|it_0002|it_0010|it_0021|it_0030|it_0032|it_0100|it_0101|it_02
 # ASAN_IT integration tests again under AddressSanitizer/UndefinedBehaviorSanitizer.
 test: build build-asan
 	@cd $(BUILD) && ctest --output-on-failure -L 'unit|it'
-	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L unit
-	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -R '$(ASAN_IT)'
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+		ctest --output-on-failure -L unit
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+		ctest --output-on-failure -R '$(ASAN_IT)'
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit
