@@ -37,7 +37,8 @@ static int teardown(void **state)
 static int count_suffix(const char *dir, const char *suffix)
 {
     int n = 0;
-    th_file_list_free(th_file_list(dir, suffix, &n), n);
+    char **files = th_file_list(dir, suffix, &n); /* n is set by the call */
+    th_file_list_free(files, n);
     return n;
 }
 
