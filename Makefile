@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (see README.md):
 #   make test   installs missing packages, builds, runs every test (also an ASan/UBSan build)
-#   make demo   runs Siphon on an embedded default and prints the events
+#   make demo   runs Siphon on the sample legacy ERP into Avro files and prints the events
 # Both run scripts/install-deps.sh first, which is quiet when everything is installed.
 
 JOBS ?= $(shell nproc)
