@@ -464,6 +464,27 @@ static const char *cfg_peek(cfg_ctx_t *cx, yaml_node_t *sec, const char *key)
     return NULL;
 }
 
+/* source.snapshot, snapshot_connections, snapshot_chunk_rows (v[0..2], any may be NULL): the
+ * same keys and meaning for every log-reading source (docs/snapshots.md). */
+static int cfg_snapshot_keys(cfg_ctx_t *cx, yaml_node_t *const *v, siphon_config_t *cfg)
+{
+    static const char *const snaps[] = {"never", "initial", "always", "initial_only",
+                                        "when_needed", NULL};
+    int rc;
+
+    if (v[0] && (rc = cfg_choice(cx, v[0], "source.snapshot", 1, snaps, &cfg->source.snapshot)))
+        return rc;
+    if (v[1] && (rc = cfg_int(cx, v[1], "source.snapshot_connections", 1, 64,
+                              "a number of connections from 1 to 64, e.g. 2",
+                              &cfg->source.snapshot_connections)))
+        return rc;
+    if (v[2] && (rc = cfg_int(cx, v[2], "source.snapshot_chunk_rows", 1, 10000000,
+                              "a number of rows from 1 to 10000000, e.g. 10000",
+                              &cfg->source.snapshot_chunk_rows)))
+        return rc;
+    return 0;
+}
+
 /* source.type mysql: a MySQL or MariaDB server read as a replica (connectors/mysql). */
 static int cfg_source_mysql(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
 {
@@ -475,12 +496,15 @@ static int cfg_source_mysql(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cf
                       "server uses> for type mysql"},
         {"heartbeat_interval_ms", NULL},
         {"names_from_catalog", NULL},
+        {"snapshot", NULL},
+        {"snapshot_connections", NULL},
+        {"snapshot_chunk_rows", NULL},
     };
     yaml_node_t *v[CFG_MAX_KEYS];
     long long id = 0;
     int rc;
 
-    if ((rc = cfg_walk(cx, sec, "in source", keys, 5, v)))
+    if ((rc = cfg_walk(cx, sec, "in source", keys, 8, v)))
         return rc;
     if (!(cfg->source.type = strdup("mysql")))
         return SIPHON_ENOMEM;
@@ -499,7 +523,7 @@ static int cfg_source_mysql(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cf
     if (v[4] && (rc = cfg_bool(cx, v[4], "source.names_from_catalog",
                                &cfg->mysql.names_from_catalog)))
         return rc;
-    return 0;
+    return cfg_snapshot_keys(cx, v + 5, cfg);
 }
 
 /* A list of non-empty strings (source.tables[i].key_columns). */
@@ -656,8 +680,6 @@ static int cfg_source(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
         {"snapshot_chunk_rows", NULL},
     };
     static const char *const types[] = {"postgres", "mysql", "odbc", NULL};
-    static const char *const snaps[] = {"never", "initial", "always", "initial_only",
-                                        "when_needed", NULL};
     yaml_node_t *v[CFG_MAX_KEYS];
     int type = 0, rc;
 
@@ -706,17 +728,7 @@ static int cfg_source(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
                               "a whole number of milliseconds, at least 1, e.g. 1000",
                               &cfg->source.status_interval_ms)))
         return rc;
-    if (v[7] && (rc = cfg_choice(cx, v[7], "source.snapshot", 1, snaps, &cfg->source.snapshot)))
-        return rc;
-    if (v[8] && (rc = cfg_int(cx, v[8], "source.snapshot_connections", 1, 64,
-                              "a number of connections from 1 to 64, e.g. 2",
-                              &cfg->source.snapshot_connections)))
-        return rc;
-    if (v[9] && (rc = cfg_int(cx, v[9], "source.snapshot_chunk_rows", 1, 10000000,
-                              "a number of rows from 1 to 10000000, e.g. 10000",
-                              &cfg->source.snapshot_chunk_rows)))
-        return rc;
-    return 0;
+    return cfg_snapshot_keys(cx, v + 7, cfg);
 }
 
 static int cfg_props(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)

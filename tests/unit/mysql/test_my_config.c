@@ -63,7 +63,10 @@ static void test_section(void **state)
         {"  type: mysql\n  conninfo: x\n  server_id: 4294967296\n", "is out of range"},
         {"  type: mysql\n  conninfo: x\n  server_id: 1\n  slot: s\n",
          "siphon.yaml:6:3: unknown key 'slot' in source (expected one of: type, conninfo, "
-         "server_id, heartbeat_interval_ms, names_from_catalog)"},
+         "server_id, heartbeat_interval_ms, names_from_catalog, snapshot, snapshot_connections, "
+         "snapshot_chunk_rows)"},
+        {"  type: mysql\n  conninfo: x\n  server_id: 1\n  snapshot: sometimes\n",
+         "siphon.yaml:6:13: wrong value for source.snapshot"},
         {"  type: mysql\n  conninfo: x\n  server_id: 1\n  heartbeat_interval_ms: 10\n",
          "source.heartbeat_interval_ms: 10 is out of range"},
         {"  type: mysql\n  conninfo: x\n  server_id: 1\n  names_from_catalg: true\n",
