@@ -68,6 +68,7 @@ enum {
     ENV_TS_US,
     ENV_EVENT_ID,
     ENV_UNCHANGED,
+    ENV_TRANSACTION,
     ENV_NFIELDS
 };
 enum {

@@ -10,7 +10,7 @@
  *
  * For every mapped entity a *stream* is built: the key schema (a record of the entity's key
  * fields) and the envelope schema (Debezium's shape: before, after, source, op, ts_us,
- * event_id, unchanged_fields), with their canonical forms and fingerprints. Encoding writes
+ * event_id, unchanged_fields, transaction), with their canonical forms and fingerprints. Encoding writes
  * values of the typed value model (core/value.h) and applies the logical types itself:
  * decimal -> two's-complement big-endian bytes of the unscaled value at the schema's scale,
  * date -> int days, time-micros -> long, timestamp-micros -> long, uuid -> 36-char string.
@@ -117,6 +117,74 @@ uint64_t siphon_avro_fingerprint64(const void *buf, size_t len);
 #define SIPHON_AVRO_SOE_HEADER_LEN 10
 void siphon_avro_soe_header(uint8_t out[SIPHON_AVRO_SOE_HEADER_LEN], uint64_t fingerprint);
 
+/* ---- framing (framing.c) ----
+ * Single-object encoding (above) is Siphon's default framing; the Confluent wire format is the
+ * alternative (sink.format: confluent): magic byte 0, the schema's 4-byte big-endian id in the
+ * Schema Registry, then the same Avro binary. */
+#define SIPHON_AVRO_CONFLUENT_HEADER_LEN 5
+void siphon_avro_confluent_header(uint8_t out[SIPHON_AVRO_CONFLUENT_HEADER_LEN],
+                                  uint32_t schema_id);
+
+/* 1 with *fingerprint (may be NULL) when msg starts with a single-object header, else 0. */
+int siphon_avro_soe_fingerprint(const void *msg, size_t len, uint64_t *fingerprint);
+/* 1 with *schema_id (may be NULL) when msg starts with a Confluent header, else 0. */
+int siphon_avro_confluent_id(const void *msg, size_t len, uint32_t *schema_id);
+
+/* Append msg (single-object encoded) to out re-framed as Confluent with schema_id, or the
+ * reverse with the writer schema's fingerprint. 0, SIPHON_EINVAL when msg has not the framing
+ * it should, SIPHON_ENOMEM (out unchanged on error). */
+int siphon_avro_soe_to_confluent(siphon_buf_t *out, const void *msg, size_t len,
+                                 uint32_t schema_id);
+int siphon_avro_confluent_to_soe(siphon_buf_t *out, const void *msg, size_t len,
+                                 uint64_t fingerprint);
+
+/* ---- transaction metadata (txn.c) ----
+ * The BEGIN and END events of <topic_prefix>._transactions (pipeline.transactions: true):
+ * fixed schemas siphon.TransactionKey {id} and siphon.TransactionEvent, documented in
+ * docs/events.md. */
+typedef struct siphon_avro_txn_stream siphon_avro_txn_stream_t;
+
+/* Caller frees with siphon_avro_txn_stream_destroy() (accepts NULL). One thread at a time. */
+int siphon_avro_txn_stream_new(siphon_avro_txn_stream_t **out, char *errbuf, size_t errsize);
+void siphon_avro_txn_stream_destroy(siphon_avro_txn_stream_t *ts);
+
+/* The published schemas (static text) and their fingerprints. */
+const char *siphon_avro_txn_key_schema_json(void);
+const char *siphon_avro_txn_value_schema_json(void);
+uint64_t siphon_avro_txn_key_fingerprint(const siphon_avro_txn_stream_t *ts);
+uint64_t siphon_avro_txn_value_fingerprint(const siphon_avro_txn_stream_t *ts);
+
+typedef struct siphon_avro_txn_count {
+    const char *data_collection; /* a topic */
+    int64_t event_count;
+} siphon_avro_txn_count_t;
+
+/* One BEGIN or END event. Strings and counts borrowed for the call. */
+typedef struct siphon_avro_txn_event {
+    int end;                      /* 0: BEGIN, 1: END */
+    const char *id;               /* required */
+    const char *connector;
+    const char *pos;
+    uint64_t txid;                /* 0: none (written as null) */
+    int64_t commit_ts_us;
+    int64_t ts_us;
+    /* END only (BEGIN writes them as null): */
+    int64_t event_count;
+    const siphon_avro_txn_count_t *counts;
+    int ncounts;
+    int64_t dead_letter_count;
+} siphon_avro_txn_event_t;
+
+/* Append the single-object-encoded key and value of ev to key and value. 0, or SIPHON_EINVAL /
+ * SIPHON_ENOMEM with errbuf set and both buffers unchanged. */
+int siphon_avro_txn_encode(siphon_avro_txn_stream_t *ts, const siphon_avro_txn_event_t *ev,
+                           siphon_buf_t *key, siphon_buf_t *value, char *errbuf, size_t errsize);
+
+/* A transaction key or event back to text: Avro's JSON encoding (a union as {"long": 3}), for
+ * tests and tools. Caller frees *out with free(). SIPHON_EPROTO when msg is not one. */
+int siphon_avro_txn_decode_json(char **out, const siphon_avro_txn_stream_t *ts, int is_key,
+                                const void *msg, size_t len, char *errbuf, size_t errsize);
+
 /* ---- streams: key + envelope for one entity ---- */
 
 typedef struct siphon_avro_stream siphon_avro_stream_t;
@@ -155,6 +223,14 @@ typedef struct siphon_avro_source {
  * unchanged_fields. `before` is written only when complete: if any of its values is
  * SIPHON_V_UNCHANGED (REPLICA IDENTITY DEFAULT sends only the old key), before is written as
  * null; the key travels in the message key anyway. */
+/* Where a change event sits in its source transaction (the envelope's `transaction` field,
+ * record siphon.Transaction). Strings borrowed for the call. */
+typedef struct siphon_avro_txn_ref {
+    const char *id;                /* the transaction's id (its source position as text) */
+    int64_t total_order;           /* 1-based, among the transaction's change events */
+    int64_t data_collection_order; /* 1-based, among its events of the same stream */
+} siphon_avro_txn_ref_t;
+
 typedef struct siphon_avro_event {
     char op;                       /* 'c', 'u', 'd', 'r', or 't' (truncate: before and
                                       after NULL) */
@@ -163,6 +239,8 @@ typedef struct siphon_avro_event {
     siphon_avro_source_t source;
     int64_t ts_us;                 /* when Siphon emitted it */
     const char *event_id;
+    const siphon_avro_txn_ref_t *transaction; /* NULL: written as null (metadata off, or a
+                                                 snapshot read) */
 } siphon_avro_event_t;
 
 /* Encode the key (one value per key field, key order) as a single-object-encoded message

@@ -4,7 +4,9 @@
  * siphon_avro_stream_new() generates two schemas as JSON (jansson) from the entity schema:
  *   key       record <Entity>Key in the entity's namespace, the key fields in key order;
  *   envelope  record <Entity>Envelope, Debezium's shape: before/after ["null", Entity],
- *             source (record siphon.Source), op, ts_us, event_id, unchanged_fields.
+ *             source (record siphon.Source), op, ts_us, event_id, unchanged_fields,
+ *             transaction (["null", siphon.Transaction], null unless transaction metadata
+ *             is on; appended last so that the change stays compatible both ways).
  * The published text is what the canonical form and the fingerprint are derived from (by
  * parsing it back), and what avro-c builds its schema from, so the three can never disagree.
  *
@@ -78,6 +80,24 @@ static json_t *source_json(void)
         return NULL;
     return json_pack("{s:s, s:s, s:s, s:o}", "type", "record", "name", "Source", "namespace",
                      "siphon", "fields", fields);
+}
+
+/* siphon.Transaction: where a change sits in its source transaction (Debezium's block). */
+static json_t *transaction_json(void)
+{
+    json_t *fields = json_pack(
+        "[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]",
+        "name", "id", "type", "string", "doc",
+        "the transaction's id: its source position (the same as source.pos), also the key of "
+        "its BEGIN and END events",
+        "name", "total_order", "type", "long", "doc",
+        "1-based position of this event among the transaction's change events, all streams",
+        "name", "data_collection_order", "type", "long", "doc",
+        "1-based position of this event among the transaction's events of this stream");
+    if (!fields)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:o}", "type", "record", "name", "Transaction",
+                     "namespace", "siphon", "fields", fields);
 }
 
 /* The short name of a full name (after the last dot). */
@@ -184,6 +204,18 @@ static json_t *envelope_build(const siphon_schema_t *sch, const char *ns, char *
                               "previous value");
     if (!unch || json_object_set_new(unch, "default", json_array()) < 0 ||
         json_array_append_new(fields, unch) < 0) {
+        json_decref(fields);
+        return NULL;
+    }
+    /* Appended last, as a ["null", ...] union defaulting to null: readers of the envelope
+     * without it resolve it away (BACKWARD and FORWARD compatible, checked by compat.c in
+     * tests/unit/avro/test_stream.c). Null unless pipeline.transactions is on. */
+    json_t *txn = field_json("transaction", json_pack("[s,o]", "null", transaction_json()),
+                             "the source transaction of the change, when pipeline.transactions "
+                             "is on (the BEGIN and END events are on <prefix>._transactions); "
+                             "null otherwise, and for snapshot reads");
+    if (!txn || json_object_set_new(txn, "default", json_null()) < 0 ||
+        json_array_append_new(fields, txn) < 0) {
         json_decref(fields);
         return NULL;
     }
@@ -761,6 +793,30 @@ static int write_image(siphon_avro_stream_t *st, avro_value_t *u, const siphon_v
     return 0;
 }
 
+/* The envelope's transaction union: null, or the block of a change inside a transaction. */
+static int write_transaction(avro_value_t *u, const siphon_avro_txn_ref_t *tx, char *errbuf,
+                             size_t errsize)
+{
+    avro_value_t br, f;
+    if (!tx) {
+        if (avro_value_set_branch(u, 0, &br) != 0 || avro_value_set_null(&br) != 0)
+            return avro_failed(errbuf, errsize, "transaction");
+        return 0;
+    }
+    if (!tx->id)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                          "could not encode event: a transaction block without an id");
+    if (avro_value_set_branch(u, 1, &br) != 0 ||
+        avro_value_get_by_index(&br, 0, &f, NULL) != 0 ||
+        give_string(&f, tx->id, strlen(tx->id)) < 0 ||
+        avro_value_get_by_index(&br, 1, &f, NULL) != 0 ||
+        avro_value_set_long(&f, tx->total_order) != 0 ||
+        avro_value_get_by_index(&br, 2, &f, NULL) != 0 ||
+        avro_value_set_long(&f, tx->data_collection_order) != 0)
+        return avro_failed(errbuf, errsize, "transaction");
+    return 0;
+}
+
 /* Write value v after the single-object header into out (appending). */
 static int serialize(siphon_avro_stream_t *st, avro_value_t *v, const uint8_t *hdr,
                      size_t *hint, siphon_buf_t *out, char *errbuf, size_t errsize)
@@ -858,6 +914,8 @@ int siphon_avro_stream_encode_value(siphon_avro_stream_t *st, const siphon_avro_
         avro_value_set_long(&ef[ENV_TS_US], ev->ts_us) != 0 ||
         give_string(&ef[ENV_EVENT_ID], ev->event_id, strlen(ev->event_id)) < 0)
         return avro_failed(errbuf, errsize, "envelope");
+    if ((rc = write_transaction(&ef[ENV_TRANSACTION], ev->transaction, errbuf, errsize)) < 0)
+        return rc;
 
     return serialize(st, &st->env_value, st->value_hdr, &st->value_hint, out, errbuf, errsize);
 }

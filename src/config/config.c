@@ -769,6 +769,74 @@ static int cfg_props(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
     return 0;
 }
 
+static int cfg_registry(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
+{
+    static const cfg_key_t keys[] = {
+        {"url", "url: <base URL of the Schema Registry>, e.g. url: https://registry:8081"},
+        {"username", NULL},
+        {"password", NULL},
+        {"ca_location", NULL},
+        {"cert_location", NULL},
+        {"key_location", NULL},
+        {"key_password", NULL},
+        {"ssl_verify", NULL},
+        {"timeout_ms", NULL},
+        {"retry_backoff_ms", NULL},
+        {"retry_backoff_max_ms", NULL},
+    };
+    struct siphon_config_registry *r = &cfg->sink.registry;
+    yaml_node_t *v[CFG_MAX_KEYS];
+    int rc;
+    if ((rc = cfg_section(cx, sec, "sink.schema_registry",
+                          "Schema Registry settings: url, username, password, ...")) ||
+        (rc = cfg_walk(cx, sec, "in sink.schema_registry", keys, 11, v)) ||
+        (rc = cfg_str(cx, v[0], "sink.schema_registry.url", 0, 0, &r->url)))
+        return rc;
+    if (strncmp(r->url, "http://", 7) != 0 && strncmp(r->url, "https://", 8) != 0)
+        return cfg_fail(cx, v[0]->start_mark,
+                        "wrong value for sink.schema_registry.url: it does not start with "
+                        "http:// or https:// (expected a base URL such as "
+                        "https://registry:8081)");
+    if ((v[1] && (rc = cfg_str(cx, v[1], "sink.schema_registry.username", 0, 0,
+                               &r->username))) ||
+        (v[2] && (rc = cfg_str(cx, v[2], "sink.schema_registry.password", 0, 1,
+                               &r->password))) ||
+        (v[3] && (rc = cfg_path(cx, v[3], "sink.schema_registry.ca_location",
+                                &r->ca_location))) ||
+        (v[4] && (rc = cfg_path(cx, v[4], "sink.schema_registry.cert_location",
+                                &r->cert_location))) ||
+        (v[5] && (rc = cfg_path(cx, v[5], "sink.schema_registry.key_location",
+                                &r->key_location))) ||
+        (v[6] && (rc = cfg_str(cx, v[6], "sink.schema_registry.key_password", 0, 1,
+                               &r->key_password))) ||
+        (v[7] && (rc = cfg_bool(cx, v[7], "sink.schema_registry.ssl_verify", &r->ssl_verify))) ||
+        (v[8] && (rc = cfg_int(cx, v[8], "sink.schema_registry.timeout_ms", 100, 600000,
+                               "milliseconds from 100 to 600000, e.g. 5000",
+                               &r->timeout_ms))) ||
+        (v[9] && (rc = cfg_int(cx, v[9], "sink.schema_registry.retry_backoff_ms", 10, 600000,
+                               "milliseconds from 10 to 600000, e.g. 500",
+                               &r->retry_backoff_ms))) ||
+        (v[10] && (rc = cfg_int(cx, v[10], "sink.schema_registry.retry_backoff_max_ms", 10,
+                                3600000, "milliseconds from 10 to 3600000, e.g. 10000",
+                                &r->retry_backoff_max_ms))))
+        return rc;
+    if (!!r->username != !!r->password)
+        return cfg_fail(cx, sec->start_mark,
+                        "sink.schema_registry has a %s without a %s (expected both for HTTP "
+                        "basic authentication, or neither)",
+                        r->username ? "username" : "password",
+                        r->username ? "password" : "username");
+    if (!!r->cert_location != !!r->key_location)
+        return cfg_fail(cx, sec->start_mark,
+                        "sink.schema_registry has a %s without a %s (expected both for a client "
+                        "certificate, or neither)",
+                        r->cert_location ? "cert_location" : "key_location",
+                        r->cert_location ? "key_location" : "cert_location");
+    if (r->retry_backoff_max_ms < r->retry_backoff_ms)
+        r->retry_backoff_max_ms = r->retry_backoff_ms;
+    return 0;
+}
+
 static int cfg_sink(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
 {
     static const cfg_key_t keys[] = {
@@ -779,13 +847,17 @@ static int cfg_sink(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
         {"path", NULL},
         {"roll_bytes", NULL},
         {"roll_ms", NULL},
+        {"format", NULL},
+        {"schema_registry", NULL},
     };
     static const char *const types[] = {"kafka", "stdout", "file", NULL};
+    /* in the order of SIPHON_SINK_FORMAT_* */
+    static const char *const formats[] = {"single_object", "confluent", NULL};
     yaml_node_t *v[CFG_MAX_KEYS];
     int type = 0, rc;
 
     if ((rc = cfg_section(cx, sec, "sink", "sink settings: type, topic_prefix, ...")) ||
-        (rc = cfg_walk(cx, sec, "in sink", keys, 7, v)) ||
+        (rc = cfg_walk(cx, sec, "in sink", keys, 9, v)) ||
         (rc = cfg_choice(cx, v[0], "sink.type", 0, types, &type)))
         return rc;
     if (!(cfg->sink.type = strdup(types[type])))
@@ -820,6 +892,24 @@ static int cfg_sink(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
                               "a whole number of milliseconds, at least 100, e.g. 60000",
                               &cfg->sink.roll_ms)))
         return rc;
+    if (v[7] && (rc = cfg_choice(cx, v[7], "sink.format", 0, formats, &cfg->sink.format)))
+        return rc;
+    if (cfg->sink.format == SIPHON_SINK_FORMAT_CONFLUENT && type != 0)
+        return cfg_fail(cx, v[7]->start_mark,
+                        "sink.format confluent is for type kafka (expected format: "
+                        "single_object, or leave it out, for type %s)", types[type]);
+    if (v[8]) {
+        if (cfg->sink.format != SIPHON_SINK_FORMAT_CONFLUENT)
+            return cfg_fail(cx, v[8]->start_mark,
+                            "sink.schema_registry is set but sink.format is not confluent "
+                            "(expected format: confluent beside it, or no schema_registry)");
+        if ((rc = cfg_registry(cx, v[8], cfg)))
+            return rc;
+    } else if (cfg->sink.format == SIPHON_SINK_FORMAT_CONFLUENT) {
+        return cfg_fail(cx, v[7]->start_mark,
+                        "sink.format is confluent but there is no sink.schema_registry "
+                        "(expected schema_registry: {url: https://registry:8081, ...})");
+    }
     return 0;
 }
 
@@ -844,11 +934,14 @@ static int cfg_offsets(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
 
 static int cfg_pipeline(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
 {
-    static const cfg_key_t keys[] = {{"max_inflight_bytes", NULL}};
+    static const cfg_key_t keys[] = {{"max_inflight_bytes", NULL}, {"transactions", NULL}};
     yaml_node_t *v[CFG_MAX_KEYS];
     int rc;
-    if ((rc = cfg_section(cx, sec, "pipeline", "pipeline settings: max_inflight_bytes")) ||
-        (rc = cfg_walk(cx, sec, "in pipeline", keys, 1, v)))
+    if ((rc = cfg_section(cx, sec, "pipeline",
+                          "pipeline settings: max_inflight_bytes, transactions")) ||
+        (rc = cfg_walk(cx, sec, "in pipeline", keys, 2, v)))
+        return rc;
+    if (v[1] && (rc = cfg_bool(cx, v[1], "pipeline.transactions", &cfg->pipeline.transactions)))
         return rc;
     if (v[0] && (rc = cfg_llong(cx, v[0], "pipeline.max_inflight_bytes", 1, LLONG_MAX,
                                 "a number of bytes, at least 1, e.g. 67108864 for 64 MiB",
@@ -1019,6 +1112,10 @@ int siphon_config_parse(siphon_config_t **out, const char *text, size_t len, con
     cfg->sink.tombstones = 1;
     cfg->sink.roll_bytes = 64LL << 20;
     cfg->sink.roll_ms = 60000;
+    cfg->sink.registry.ssl_verify = 1;
+    cfg->sink.registry.timeout_ms = 5000;
+    cfg->sink.registry.retry_backoff_ms = 500;
+    cfg->sink.registry.retry_backoff_max_ms = 10000;
     cfg->offsets.flush_interval_ms = CFG_DEFAULT_INTERVAL_MS;
     cfg->pipeline.max_inflight_bytes = CFG_DEFAULT_INFLIGHT;
     cfg->log.level = SIPHON_LOG_INFO;
@@ -1132,6 +1229,13 @@ void siphon_config_destroy(siphon_config_t *cfg)
     }
     free(cfg->sink.props);
     free(cfg->sink.path);
+    free(cfg->sink.registry.url);
+    free(cfg->sink.registry.username);
+    free(cfg->sink.registry.password);
+    free(cfg->sink.registry.ca_location);
+    free(cfg->sink.registry.cert_location);
+    free(cfg->sink.registry.key_location);
+    free(cfg->sink.registry.key_password);
     free(cfg->offsets.path);
     free(cfg);
 }

@@ -34,11 +34,24 @@
  *     path: /var/lib/siphon/out           # file: folder of Avro container files (required)
  *     roll_bytes: 67108864                # file: new file past this size
  *     roll_ms: 60000                      # file: new file after this long
+ *     format: single_object               # kafka: single_object (default) | confluent
+ *     schema_registry:                    # kafka + format confluent (docs/events.md)
+ *       url: https://registry:8081        # required; several, comma-separated, are tried in turn
+ *       username: siphon                  # HTTP basic auth, with password
+ *       password: ${REGISTRY_PASSWORD}
+ *       ca_location: /etc/ssl/registry-ca.pem      # CA bundle that signed the registry
+ *       cert_location: ...  key_location: ...  key_password: ${...}   # client certificate
+ *       ssl_verify: true                  # check the registry's certificate and host name
+ *       timeout_ms: 5000                  # one request, connect included
+ *       retry_backoff_ms: 500             # first wait after a failed request, doubling...
+ *       retry_backoff_max_ms: 10000       # ...up to this
  *   offsets:
  *     path: /var/lib/siphon/erp.offsets.json   # required
  *     flush_interval_ms: 1000
  *   pipeline:
  *     max_inflight_bytes: 67108864        # stop reading the source past this, default 64 MiB
+ *     transactions: false                 # BEGIN/END events on <prefix>._transactions and a
+ *                                         # transaction block in every change event
  *   schema_compatibility: BACKWARD        # NONE | BACKWARD | FORWARD | FULL, or *_TRANSITIVE
  *   log:
  *     level: info                         # error | warning | notice | info | debug
@@ -62,6 +75,12 @@ enum {
     SIPHON_SNAPSHOT_ALWAYS,       /* at every start, then stream from the stored position */
     SIPHON_SNAPSHOT_INITIAL_ONLY, /* like initial, then stop (no streaming) */
     SIPHON_SNAPSHOT_WHEN_NEEDED   /* like initial, and again when the slot is gone */
+};
+
+/* sink.format: how a Kafka message says which schema wrote it (docs/events.md). */
+enum {
+    SIPHON_SINK_FORMAT_SOE = 0,   /* Avro single-object encoding: C3 01 + fingerprint */
+    SIPHON_SINK_FORMAT_CONFLUENT  /* magic 0 + Schema Registry id (sink.schema_registry) */
 };
 
 typedef struct siphon_config {
@@ -125,6 +144,20 @@ typedef struct siphon_config {
         char *path;    /* file: the folder of container files (resolved like other paths) */
         long long roll_bytes; /* file: start a new file past this size (default 64 MiB) */
         int roll_ms;   /* file: start a new file after this long (default 60000) */
+        int format;    /* kafka: SIPHON_SINK_FORMAT_* (default single_object) */
+        struct siphon_config_registry {  /* format confluent: the Schema Registry */
+            char *url;            /* one or more base URLs, comma-separated */
+            char *username;       /* basic auth (NULL: none) */
+            char *password;
+            char *ca_location;    /* PEM bundle of CAs to trust (NULL: the system's) */
+            char *cert_location;  /* client certificate (PEM), with key_location */
+            char *key_location;
+            char *key_password;
+            int ssl_verify;       /* default 1 */
+            int timeout_ms;       /* per request, default 5000 */
+            int retry_backoff_ms; /* first retry delay, default 500 */
+            int retry_backoff_max_ms; /* default 10000 */
+        } registry;
     } sink;
 
     struct {
@@ -134,6 +167,7 @@ typedef struct siphon_config {
 
     struct {
         long long max_inflight_bytes;
+        int transactions; /* transaction metadata (docs/events.md), default 0 */
     } pipeline;
 
     /* Who must read whom when a schema changes within a major version, with the Confluent

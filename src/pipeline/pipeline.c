@@ -19,6 +19,17 @@
  * event: the transaction's position is acknowledged only once the dead letter is delivered
  * too. on_error: fail stops the run with the change's transaction unacknowledged; on_error:
  * null nulls the field and logs a warning.
+ *
+ * Transaction metadata (pipeline.transactions: true; docs/events.md): a source transaction
+ * with at least one event gets a BEGIN event on <topic_prefix>._transactions, produced just
+ * before its first event (so a transaction whose rows are all filtered out publishes
+ * nothing), every change event carries {id, total_order, data_collection_order} in its
+ * envelope's transaction field, and at COMMIT an END event with the counts (per topic, and
+ * dead letters) is produced after all of them. BEGIN and END belong to the transaction's
+ * tracker entry like its change events: the position is acknowledged only once they are
+ * delivered too. Snapshot reads (op r, chunked in their own BEGIN/COMMIT) and changes outside
+ * any BEGIN/COMMIT carry no metadata: a snapshot chunk is not a source transaction. Dead
+ * letters keep their own fixed schema (no transaction block); END counts them.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,7 +52,8 @@ typedef struct pipe {
     siphon_tracker_t *trk;
     volatile sig_atomic_t *stop;
 
-    char **topics;           /* per mapping index, then the dead-letter topic */
+    char **topics;           /* per mapping index, then the dead-letter topic, then the
+                                transactions topic (NULL when transactions are off) */
     siphon_dlq_t *dlq;
     uint64_t warned;         /* warnings logged (the first ones, then one in 1000) */
 
@@ -53,6 +65,16 @@ typedef struct pipe {
     uint32_t change_idx;
     uint32_t sub_idx;        /* events already emitted for this change to the same stream */
     const siphon_change_t *chg; /* the change being mapped */
+
+    /* transaction metadata (cfg->pipeline.transactions) */
+    siphon_avro_txn_stream_t *txs; /* NULL when off */
+    int in_txn;              /* the open entry was opened by a source BEGIN */
+    int tx_begun;            /* its BEGIN event was produced */
+    int64_t tx_total;        /* its change events so far */
+    int64_t tx_dead;         /* its dead letters so far */
+    int64_t *tx_counts;      /* its change events so far per mapping index */
+    siphon_avro_txn_count_t *tx_countv; /* END's per-topic counts (scratch) */
+    siphon_buf_t tkbuf, tvbuf;
 
     siphon_buf_t kbuf, vbuf;
     char errbuf[1024];
@@ -70,6 +92,7 @@ typedef struct pipe {
 
 static int advance(struct pipe *p, int force);
 static void next_event_id(struct pipe *p, char *event_id, size_t size);
+static int txn_begin_if_needed(pipe_t *p);
 
 static int64_t now_ms(void)
 {
@@ -157,7 +180,14 @@ static int emit(pipe_t *p, const siphon_mapping_t *map, char op, const siphon_va
                                                    sizeof(p->errbuf))) < 0)
         goto convert_err;
 
+    int with_txn = p->txs && p->in_txn && !chg->snapshot;
+    siphon_avro_txn_ref_t txref = {
+        .id = p->txpos,
+        .total_order = p->tx_total + 1,
+        .data_collection_order = with_txn ? p->tx_counts[idx] + 1 : 0,
+    };
     siphon_avro_event_t ev = {
+        .transaction = with_txn ? &txref : NULL,
         .op = op,
         .before = before,
         .after = after,
@@ -196,11 +226,19 @@ static int emit(pipe_t *p, const siphon_mapping_t *map, char op, const siphon_va
         .json = json,
         .opaque = (void *)(uintptr_t)p->cur_seq,
     };
+    if (with_txn && (rc = txn_begin_if_needed(p)) < 0) {
+        free(json);
+        return rc;
+    }
     rc = produce(p, &msg);
     free(json);
     if (rc < 0)
         return rc;
     p->st.events++;
+    if (with_txn) {
+        p->tx_total++;
+        p->tx_counts[idx]++;
+    }
 
     if (op == 'd' && key && p->cfg->sink.tombstones) {
         siphon_sink_msg_t tomb = msg;
@@ -238,12 +276,38 @@ static void next_event_id(pipe_t *p, char *event_id, size_t size)
     p->sub_idx++;
 }
 
+/* Produce a keyed record that is not an entity event (a dead letter, a BEGIN or END) in the
+ * current transaction, with the same headers as an event. */
+static int produce_record(pipe_t *p, const char *topic, const siphon_buf_t *key,
+                          const siphon_buf_t *value, const char *event_id, uint64_t fingerprint,
+                          const char *json)
+{
+    char fp[17];
+    snprintf(fp, sizeof(fp), "%016" PRIx64, fingerprint);
+    siphon_sink_header_t hdrs[2] = {
+        {"siphon.event_id", event_id, strlen(event_id)},
+        {"siphon.schema_fingerprint", fp, 16},
+    };
+    siphon_sink_msg_t msg = {
+        .topic = topic,
+        .key = key->data,
+        .klen = key->len,
+        .value = value->data,
+        .vlen = value->len,
+        .hdrs = hdrs,
+        .nhdrs = 2,
+        .json = json,
+        .opaque = (void *)(uintptr_t)p->cur_seq,
+    };
+    return produce(p, &msg);
+}
+
 /* A row the mapping could not convert: a dead letter where its event would have been. */
 static int emit_dead_letter(pipe_t *p, const siphon_mapped_t *m)
 {
     const siphon_change_t *chg = p->chg;
     int n = siphon_mapset_count(p->ms);
-    char event_id[300], fp[17];
+    char event_id[300];
     char *json = NULL;
     int rc;
 
@@ -278,25 +342,78 @@ static int emit_dead_letter(pipe_t *p, const siphon_mapped_t *m)
         siphon_dlq_decode_json(&json, p->dlq, p->vbuf.data, p->vbuf.len, p->errbuf,
                                sizeof(p->errbuf)) < 0)
         json = NULL;
-    snprintf(fp, sizeof(fp), "%016" PRIx64, siphon_dlq_fingerprint(p->dlq));
-    siphon_sink_header_t hdrs[2] = {
-        {"siphon.event_id", event_id, strlen(event_id)},
-        {"siphon.schema_fingerprint", fp, 16},
-    };
-    siphon_sink_msg_t msg = {
-        .topic = p->topics[n],
-        .key = p->kbuf.data,
-        .klen = p->kbuf.len,
-        .value = p->vbuf.data,
-        .vlen = p->vbuf.len,
-        .hdrs = hdrs,
-        .nhdrs = 2,
-        .json = json,
-        .opaque = (void *)(uintptr_t)p->cur_seq,
-    };
-    rc = produce(p, &msg);
+    int with_txn = p->txs && p->in_txn && !chg->snapshot;
+    if (!with_txn || (rc = txn_begin_if_needed(p)) == 0)
+        rc = produce_record(p, p->topics[n], &p->kbuf, &p->vbuf, event_id,
+                            siphon_dlq_fingerprint(p->dlq), json);
     free(json);
+    if (rc == 0 && with_txn)
+        p->tx_dead++;
     return rc;
+}
+
+/* ---- transaction metadata ---- */
+
+/* Produce a BEGIN or END event of the open transaction on the transactions topic. */
+static int txn_produce(pipe_t *p, int end)
+{
+    int n = siphon_mapset_count(p->ms), nc = 0, rc;
+    char event_id[300];
+    char *json = NULL;
+    if (end)
+        for (int i = 0; i < n; i++)
+            if (p->tx_counts[i] > 0)
+                p->tx_countv[nc++] = (siphon_avro_txn_count_t){p->topics[i], p->tx_counts[i]};
+    siphon_avro_txn_event_t ev = {
+        .end = end,
+        .id = p->txpos,
+        .connector = p->cfg->name,
+        .pos = p->txpos,
+        .txid = p->txid,
+        .commit_ts_us = p->commit_ts_us,
+        .ts_us = now_us_wall(),
+        .event_count = p->tx_total,
+        .counts = p->tx_countv,
+        .ncounts = nc,
+        .dead_letter_count = p->tx_dead,
+    };
+    siphon_buf_reset(&p->tkbuf);
+    siphon_buf_reset(&p->tvbuf);
+    if ((rc = siphon_avro_txn_encode(p->txs, &ev, &p->tkbuf, &p->tvbuf, p->errbuf,
+                                     sizeof(p->errbuf))) < 0)
+        return rc;
+    if (p->kops->wants_json &&
+        siphon_avro_txn_decode_json(&json, p->txs, 0, p->tvbuf.data, p->tvbuf.len, p->errbuf,
+                                    sizeof(p->errbuf)) < 0)
+        json = NULL;
+    snprintf(event_id, sizeof(event_id), "%s:%s", p->txpos, end ? "end" : "begin");
+    rc = produce_record(p, p->topics[n + 1], &p->tkbuf, &p->tvbuf, event_id,
+                        siphon_avro_txn_value_fingerprint(p->txs), json);
+    free(json);
+    if (rc == 0)
+        p->st.txn_events++;
+    return rc;
+}
+
+static int txn_begin_if_needed(pipe_t *p)
+{
+    if (p->tx_begun)
+        return 0;
+    int rc = txn_produce(p, 0);
+    if (rc == 0)
+        p->tx_begun = 1;
+    return rc;
+}
+
+/* Forget the open transaction's metadata (after its END, or when it is abandoned). */
+static void txn_reset(pipe_t *p, int in_txn)
+{
+    p->in_txn = in_txn;
+    p->tx_begun = 0;
+    p->tx_total = 0;
+    p->tx_dead = 0;
+    if (p->tx_counts)
+        memset(p->tx_counts, 0, (size_t)siphon_mapset_count(p->ms) * sizeof(*p->tx_counts));
 }
 
 static int on_mapped(const siphon_mapped_t *m, void *opaque)
@@ -343,6 +460,7 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
         p->commit_ts_us = rec->commit_ts_us;
         p->change_idx = 0;
         p->sops->pos_format(&rec->pos, p->txpos, sizeof(p->txpos));
+        txn_reset(p, 1);
         return 0;
     case SIPHON_REC_CHANGE:
         if (!p->cur_seq) {
@@ -355,6 +473,7 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
             p->change_idx = 0;
             p->sub_idx = 0;
             p->chg = rec;
+            txn_reset(p, 0);
             rc = rec->op == SIPHON_OP_TRUNCATE
                      ? handle_truncate(p, rec)
                      : siphon_mapset_apply(p->ms, rec, p->errbuf, sizeof(p->errbuf), on_mapped, p);
@@ -375,6 +494,10 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
     case SIPHON_REC_COMMIT:
         if (!p->cur_seq)
             return 0;
+        /* END after every event of the transaction, in the same tracker entry */
+        if (p->tx_begun && (rc = txn_produce(p, 1)) < 0)
+            return rc;
+        txn_reset(p, 0);
         rc = siphon_tracker_commit(p->trk, p->cur_seq, &rec->pos);
         p->cur_seq = 0;
         p->st.txns++;
@@ -388,6 +511,7 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
             siphon_tracker_abandon(p->trk, p->cur_seq);
             p->cur_seq = 0;
         }
+        txn_reset(p, 0);
         return 0;
     default:
         return 0;
@@ -440,7 +564,7 @@ static void report_progress(pipe_t *p, int force)
 static int build_topics(pipe_t *p)
 {
     int n = siphon_mapset_count(p->ms);
-    p->topics = calloc((size_t)n + 1, sizeof(char *));
+    p->topics = calloc((size_t)n + 2, sizeof(char *));
     if (!p->topics)
         return SIPHON_ENOMEM;
     const char *prefix = p->cfg->sink.topic_prefix;
@@ -456,6 +580,12 @@ static int build_topics(pipe_t *p)
     snprintf(t, sizeof(t), "%s%s_dlq", prefix ? prefix : "", prefix && *prefix ? "." : "");
     if (!(p->topics[n] = strdup(t)))
         return SIPHON_ENOMEM;
+    if (p->cfg->pipeline.transactions) {
+        snprintf(t, sizeof(t), "%s%s_transactions", prefix ? prefix : "",
+                 prefix && *prefix ? "." : "");
+        if (!(p->topics[n + 1] = strdup(t)))
+            return SIPHON_ENOMEM;
+    }
     return 0;
 }
 
@@ -532,6 +662,14 @@ static int pipe_start(pipe_t *p, char *errbuf, size_t errsize)
         return rc;
     if ((rc = siphon_dlq_new(&p->dlq, errbuf, errsize)) < 0)
         return rc;
+    if (p->cfg->pipeline.transactions) {
+        int n = siphon_mapset_count(p->ms);
+        if ((rc = siphon_avro_txn_stream_new(&p->txs, errbuf, errsize)) < 0)
+            return rc;
+        if (!(p->tx_counts = calloc((size_t)n, sizeof(*p->tx_counts))) ||
+            !(p->tx_countv = calloc((size_t)n, sizeof(*p->tx_countv))))
+            return SIPHON_ENOMEM;
+    }
     if (!(p->trk = siphon_tracker_new()))
         return SIPHON_ENOMEM;
     if ((rc = siphon_offsets_load(&resume, p->cfg->offsets.path, p->cfg->name, errbuf, errsize)) < 0)
@@ -547,7 +685,8 @@ static int pipe_start(pipe_t *p, char *errbuf, size_t errsize)
     if ((rc = p->kops->open(&p->snk, p->cfg, on_delivery, p, errbuf, errsize)) < 0)
         goto out;
     if (p->kops->prepare)
-        p->kops->prepare(p->snk, (const char *const *)p->topics, siphon_mapset_count(p->ms) + 1);
+        p->kops->prepare(p->snk, (const char *const *)p->topics,
+                         siphon_mapset_count(p->ms) + (p->txs ? 2 : 1));
     if (p->kops->register_schemas) {
         int n = siphon_mapset_count(p->ms);
         for (int i = 0; i <= n && rc == 0; i++) {
@@ -565,6 +704,11 @@ static int pipe_start(pipe_t *p, char *errbuf, size_t errsize)
                                                siphon_dlq_schema_json(p->dlq), errbuf, errsize);
             }
         }
+        if (rc == 0 && p->txs)
+            rc = p->kops->register_schemas(
+                p->snk, p->topics[n + 1], siphon_avro_txn_key_fingerprint(p->txs),
+                siphon_avro_txn_key_schema_json(), siphon_avro_txn_value_fingerprint(p->txs),
+                siphon_avro_txn_value_schema_json(), errbuf, errsize);
         if (rc < 0)
             goto out;
     }
@@ -699,10 +843,15 @@ out:
     if (p->snk)
         sink_ops->close(p->snk);
     if (p->topics) {
-        for (int i = 0; i <= siphon_mapset_count(p->ms); i++)
+        for (int i = 0; i <= siphon_mapset_count(p->ms) + 1; i++)
             free(p->topics[i]);
         free(p->topics);
     }
+    siphon_avro_txn_stream_destroy(p->txs);
+    free(p->tx_counts);
+    free(p->tx_countv);
+    siphon_buf_free(&p->tkbuf);
+    siphon_buf_free(&p->tvbuf);
     siphon_dlq_destroy(p->dlq);
     siphon_mapset_destroy(p->ms);
     siphon_tracker_destroy(p->trk);

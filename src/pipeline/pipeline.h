@@ -82,6 +82,7 @@ typedef struct siphon_pipeline_stats {
     uint64_t warnings;     /* fields nulled by on_error: null */
     char acked_pos[4096];  /* last acknowledged position, as text (stored in the offsets file:
                               ODBC's holds every table's watermark) */
+    uint64_t txn_events;   /* BEGIN and END events produced (pipeline.transactions) */
 } siphon_pipeline_stats_t;
 
 /* Run until *stop becomes non-zero (SIGINT/SIGTERM), then drain: stop reading, wait for the sink

@@ -636,4 +636,57 @@ const th_event_t *th_odbc_events_wait(th_consumer_t *c, th_decoder_t *d, th_odbc
                                       const char *field, const char *val, char op, int from,
                                       int timeout_ms);
 
+/* ==== the stand-in Confluent Schema Registry (th_registry.c) ====
+ * Owned by the schemas-as-contracts work (issue 7); a separate block so that it merges cleanly.
+ * An HTTP server on 127.0.0.1 implementing the registry endpoints Siphon and our consumers use
+ * (POST /subjects/{subject}/versions, GET /schemas/ids/{id},
+ * GET /subjects/{subject}/versions/latest), with test controls. No real registry is installable
+ * on the test machines; docs/events.md says so. */
+typedef struct th_registry th_registry_t;
+
+/* One request as the stand-in saw it (strings NULL when absent). */
+typedef struct th_registry_req {
+    char method[8];
+    char *url;           /* path, e.g. "/subjects/erp.sales_order.v1-value/versions" */
+    char *authorization; /* the Authorization header as sent ("Basic ...") */
+    char *content_type;
+    char *body;
+    int status;          /* what it answered */
+    int64_t at_ms;       /* th_now_ms() when it was answered */
+} th_registry_req_t;
+
+/* Start on a free port. NULL on error. Caller frees with th_registry_destroy(). */
+th_registry_t *th_registry_start(void);
+/* "http://127.0.0.1:PORT". Borrowed. */
+const char *th_registry_url(const th_registry_t *r);
+/* Demand HTTP basic auth with these credentials (user NULL: none), 401 otherwise. */
+void th_registry_set_auth(th_registry_t *r, const char *user, const char *pass);
+/* Answer the next n requests with status (e.g. 503, 409) and an error body. */
+void th_registry_fail(th_registry_t *r, int status, int n);
+/* Answer 503 (error_code 50003) to every request for the next ms milliseconds (0: stop). */
+void th_registry_unavailable_for(th_registry_t *r, int ms);
+/* Close the listener (connections refused) / listen again on the same port; schemas and ids
+ * are kept. 0 or -1. */
+int th_registry_stop(th_registry_t *r);
+int th_registry_restart(th_registry_t *r);
+/* A copy of every request so far, oldest first: returns how many (or -1); free the copy with
+ * th_registry_requests_free(v, n). */
+int th_registry_requests(th_registry_t *r, th_registry_req_t **out);
+void th_registry_requests_free(th_registry_req_t *v, int n);
+/* The schema text registered with this id (caller frees), NULL when none. */
+char *th_registry_schema(th_registry_t *r, uint32_t id);
+/* The id of the latest version of subject and (versions, may be NULL) how many it has. 0 or -1
+ * when the subject is unknown. */
+int th_registry_subject_id(th_registry_t *r, const char *subject, uint32_t *id, int *versions);
+/* Re-frame a consumed Confluent-framed message in place as single-object encoding, with the
+ * fingerprint of the schema the registry holds under its id (so th_decode() reads it, and a
+ * wrong id or a schema that is not the one Siphon wrote fails there). key_id / value_id (may be
+ * NULL) receive the ids. 0 or -1 (printed). */
+int th_registry_to_soe(th_registry_t *r, th_msg_t *m, uint32_t *key_id, uint32_t *value_id);
+void th_registry_destroy(th_registry_t *r);
+/* Insert YAML lines (indented by two spaces, each ending in a newline) into the sink section of
+ * a siphon.yaml written by th_siphon_conf_write() (e.g. "  format: confluent\n"). 0 or -1. */
+int th_conf_add_sink_keys(const char *config_path, const char *lines);
+/* ==== end of the stand-in Schema Registry ==== */
+
 #endif

@@ -62,5 +62,6 @@ int main(void)
     failed += avro_test_schema();
     failed += avro_test_decimal();
     failed += avro_test_stream();
+    failed += avro_test_framing();
     return failed ? 1 : 0;
 }

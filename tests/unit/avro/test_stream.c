@@ -238,9 +238,9 @@ static void test_envelope_schema(void **state)
     assert_string_equal(json_string_value(json_object_get(v, "namespace")), "com.acme.erp");
     json_t *f = json_object_get(v, "fields");
     const char *names[] = {"before", "after", "source", "op", "ts_us", "event_id",
-                           "unchanged_fields"};
-    assert_int_equal(json_array_size(f), 7);
-    for (size_t i = 0; i < 7; i++)
+                           "unchanged_fields", "transaction"};
+    assert_int_equal(json_array_size(f), 8);
+    for (size_t i = 0; i < 8; i++)
         assert_string_equal(json_string_value(json_object_get(json_array_get(f, i), "name")),
                             names[i]);
     /* before embeds the entity as published (logical types, docs) and defaults to null */
@@ -263,6 +263,12 @@ static void test_envelope_schema(void **state)
     json_t *unch = json_array_get(f, 6);
     assert_true(json_is_array(json_object_get(unch, "default")));
     assert_int_equal(json_array_size(json_object_get(unch, "default")), 0);
+    json_t *txf = json_array_get(f, 7);
+    assert_true(json_is_null(json_object_get(txf, "default")));
+    json_t *txt = json_array_get(json_object_get(txf, "type"), 1);
+    assert_string_equal(json_string_value(json_object_get(txt, "name")), "Transaction");
+    assert_string_equal(json_string_value(json_object_get(txt, "namespace")), "siphon");
+    assert_int_equal(json_array_size(json_object_get(txt, "fields")), 3);
     json_decref(v);
 
     char *canon = NULL, err[512];
@@ -634,6 +640,79 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The envelope's transaction block: null by default, the block when given, and adding the
+ * field is compatible both ways with the envelope published before it (BACKWARD: new readers
+ * read old events, the field takes its default; FORWARD: old readers skip it). */
+static void test_transaction_block(void **state)
+{
+    fixture_t *fx = *state;
+    siphon_avro_event_t ev = event('c', NULL, fx->after);
+    json_t *j = round_trip(fx, &ev);
+    assert_true(json_is_null(json_object_get(j, "transaction")));
+    json_decref(j);
+
+    siphon_avro_txn_ref_t tx = {.id = "0/16B3748", .total_order = 3,
+                                .data_collection_order = 2};
+    ev.transaction = &tx;
+    j = round_trip(fx, &ev);
+    json_t *t = json_object_get(j, "transaction");
+    assert_true(json_is_object(t));
+    assert_string_equal(json_string_value(json_object_get(t, "id")), "0/16B3748");
+    assert_int_equal(json_integer_value(json_object_get(t, "total_order")), 3);
+    assert_int_equal(json_integer_value(json_object_get(t, "data_collection_order")), 2);
+    json_decref(j);
+
+    siphon_avro_txn_ref_t noid = {.total_order = 1};
+    ev.transaction = &noid;
+    siphon_buf_t out = {0};
+    char err[512];
+    assert_int_equal(siphon_avro_stream_encode_value(fx->st, &ev, &out, err, sizeof(err)),
+                     SIPHON_EINVAL);
+    assert_int_equal(out.len, 0);
+    siphon_buf_free(&out);
+
+    /* the envelope as published before the field existed: the same without its last field */
+    const char *vjson = siphon_avro_stream_value_schema_json(fx->st);
+    json_t *oldv = json_loads(vjson, 0, NULL);
+    assert_non_null(oldv);
+    json_t *fields = json_object_get(oldv, "fields");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(fields, json_array_size(fields) - 1), "name")),
+                        "transaction");
+    json_array_remove(fields, json_array_size(fields) - 1);
+    char *oldjson = json_dumps(oldv, JSON_COMPACT);
+    json_decref(oldv);
+    siphon_avro_compat_schema_t *cold = NULL, *cnew = NULL;
+    assert_int_equal(siphon_avro_compat_schema_new(&cold, oldjson, strlen(oldjson), "old",
+                                                   err, sizeof(err)), 0);
+    assert_int_equal(siphon_avro_compat_schema_new(&cnew, vjson, strlen(vjson), "new", err,
+                                                   sizeof(err)), 0);
+    const siphon_avro_compat_schema_t *prev[] = {cold};
+    const char *labels[] = {"1.0"};
+    siphon_avro_compat_result_t res = {0};
+    assert_int_equal(siphon_avro_compat_check_mode(&res, SIPHON_COMPAT_FULL_TRANSITIVE, cnew,
+                                                   prev, labels, 1, NULL), 0);
+    assert_int_equal(res.nissues, 0);
+    /* and the check can fail: without the default, old events could not be read */
+    json_t *nv = json_loads(vjson, 0, NULL);
+    json_t *nf = json_object_get(nv, "fields");
+    json_object_del(json_array_get(nf, json_array_size(nf) - 1), "default");
+    char *nodefjson = json_dumps(nv, JSON_COMPACT);
+    json_decref(nv);
+    siphon_avro_compat_schema_t *cnodef = NULL;
+    assert_int_equal(siphon_avro_compat_schema_new(&cnodef, nodefjson, strlen(nodefjson),
+                                                   "nodef", err, sizeof(err)), 0);
+    assert_int_equal(siphon_avro_compat_check_mode(&res, SIPHON_COMPAT_BACKWARD, cnodef, prev,
+                                                   labels, 1, NULL), 0);
+    assert_true(res.nissues > 0);
+    siphon_avro_compat_result_free(&res);
+    siphon_avro_compat_schema_destroy(cnodef);
+    siphon_avro_compat_schema_destroy(cold);
+    siphon_avro_compat_schema_destroy(cnew);
+    free(nodefjson);
+    free(oldjson);
+}
+
 static void test_encode_speed(void **state)
 {
     fixture_t *fx = *state;
@@ -692,6 +771,7 @@ int avro_test_stream(void)
         cmocka_unit_test_setup_teardown(test_appends_and_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_errors_and_other_keys, setup, teardown),
         cmocka_unit_test(test_entity_without_namespace),
+        cmocka_unit_test_setup_teardown(test_transaction_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_speed, setup, teardown),
     };
     return cmocka_run_group_tests_name("avro_stream", tests, NULL, NULL);
