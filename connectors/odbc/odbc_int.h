@@ -160,6 +160,7 @@ typedef enum odbc_qkind {
     ODBC_Q_KEYS_FIRST, /* reconciliation: the first chunk of keys */
     ODBC_Q_KEYS_NEXT,  /* reconciliation: the chunk of keys after the cursor */
     ODBC_Q_BY_KEY,     /* one row by its key (rows reconciliation found unseen) */
+    ODBC_Q_SAMPLE,     /* the first `page` rows in key order (siphon preview), no parameter */
     ODBC_Q_COUNT
 } odbc_qkind_t;
 

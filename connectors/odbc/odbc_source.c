@@ -121,7 +121,9 @@ struct siphon_source {
     char failed_msg[512];
 
     odbc_table_t *tables;
-    int ntables;
+    int ntables, captables;
+    int catalog;             /* opened by open_catalog(): describe() and sample() only */
+    const struct siphon_config_odbc *oc; /* borrowed from the config (catalog: until close) */
     odbc_store_t store;
 
     int64_t clock_us;        /* database clock at clock_mono_ms */
@@ -332,12 +334,12 @@ static int table_describe(siphon_source_t *src, odbc_table_t *t, char *errbuf, s
 
     if (tc->timestamp_column && (t->ts_col = find_col(t, tc->timestamp_column)) < 0)
         return siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                          "table %s has no column \"%s\" (timestamp_column)", t->full,
-                          tc->timestamp_column);
+                          "table %s has no column \"%s\" (its timestamp_column in source.tables)",
+                          t->full, tc->timestamp_column);
     if (tc->incrementing_column && (t->inc_col = find_col(t, tc->incrementing_column)) < 0)
         return siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                          "table %s has no column \"%s\" (incrementing_column)", t->full,
-                          tc->incrementing_column);
+                          "table %s has no column \"%s\" (its incrementing_column in "
+                          "source.tables)", t->full, tc->incrementing_column);
     if (t->ts_col >= 0 && t->cols[t->ts_col].kind != ODBC_K_TS &&
         t->cols[t->ts_col].kind != ODBC_K_TEXT)
         return siphon_err(errbuf, errsize, SIPHON_EINVAL,
@@ -372,8 +374,8 @@ static int table_describe(siphon_source_t *src, odbc_table_t *t, char *errbuf, s
             int c = find_col(t, tc->key_columns[i]);
             if (c < 0) {
                 rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                                "table %s has no column \"%s\" (key_columns)", t->full,
-                                tc->key_columns[i]);
+                                "table %s has no column \"%s\" (its key_columns in "
+                                "source.tables)", t->full, tc->key_columns[i]);
                 goto out;
             }
             t->key[t->nkey++] = c;
@@ -1401,34 +1403,100 @@ static void redact_dsn(const char *dsn, char *buf, size_t size)
     buf[o < size ? o : size - 1] = 0;
 }
 
-static int odbc_open(siphon_source_t **out, const siphon_config_t *cfg,
-                     const siphon_table_ref_t *tables, int ntables, const char *resume_pos,
-                     char *errbuf, size_t errsize)
+/* Free what a table holds (not the table itself). */
+static void table_free(odbc_table_t *t)
 {
-    const struct siphon_config_odbc *oc;
-    siphon_source_t *src = NULL;
-    int rc;
-    if (!out || !cfg || (ntables > 0 && !tables))
-        return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not open the ODBC source: bad "
-                                                         "arguments");
+    stmts_free(t);
+    siphon_odbc__cols_free(t->cols, t->ncols);
+    relv_free(t->relv);
+    free(t->key);
+    free(t->order);
+    free(t->full);
+    free(t->sql_schema);
+    free(t->sql_name);
+    free(t->map_schema);
+    free(t->map_name);
+    free(t->qtable);
+    siphon_odbc__wm_clear(&t->wm);
+    siphon_odbc__wm_clear(&t->recon_wm);
+    siphon_odbc__keys_free(&t->keys);
+    siphon_buf_free(&t->missing);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Set up the table a mapping calls schema.table from its entry in source.tables: names, mode
+ * and the checks that need no database. 0 or SIPHON_EINVAL / SIPHON_ENOMEM; on failure the
+ * table may hold some names (table_free() frees them). */
+static int table_init(siphon_source_t *src, odbc_table_t *t, int idx, const char *schema,
+                      const char *table, char *errbuf, size_t errsize)
+{
+    const struct siphon_config_odbc *oc = src->oc;
+    const struct siphon_config_odbc_table *tc = NULL;
+    char full[512];
+    snprintf(full, sizeof(full), "%s%s%s", schema ? schema : "", schema && schema[0] ? "." : "",
+             table);
+    for (int k = 0; k < oc->ntables && !tc; k++)
+        if (oc->tables[k].table &&
+            (strcmp(oc->tables[k].table, full) == 0 || strcmp(oc->tables[k].table, table) == 0))
+            tc = &oc->tables[k];
+    if (!tc)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                          "table %s is read by a mapping but has no entry in source.tables "
+                          "(add \"- table: %s\" with its mode: incrementing, timestamp, "
+                          "timestamp+incrementing or snapshot; see docs/odbc.md)", full, full);
+    t->idx = idx;
+    t->cfg = tc;
+    t->ts_col = t->inc_col = -1;
+    t->epoch = 1;
+    if (parse_mode(tc->mode, &t->mode) < 0)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                          "table %s: unknown mode \"%s\" (expected incrementing, timestamp, "
+                          "timestamp+incrementing or snapshot)", full,
+                          tc->mode ? tc->mode : "(none)");
+    if ((t->mode == ODBC_M_INC || t->mode == ODBC_M_TSINC) && !tc->incrementing_column)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                          "table %s: mode %s needs incrementing_column (a column whose value "
+                          "only grows, such as an identity)", full, mode_name(t->mode));
+    if ((t->mode == ODBC_M_TS || t->mode == ODBC_M_TSINC) && !tc->timestamp_column)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
+                          "table %s: mode %s needs timestamp_column (the row's last-modified "
+                          "time, set by the application or a trigger on every change)", full,
+                          mode_name(t->mode));
+    const char *dot = strrchr(tc->table, '.');
+    t->full = strdup(full);
+    t->map_schema = strdup(schema ? schema : "");
+    t->map_name = strdup(table);
+    t->sql_schema = dot ? strndup(tc->table, (size_t)(dot - tc->table)) : NULL;
+    t->sql_name = strdup(dot ? dot + 1 : tc->table);
+    if (!t->full || !t->map_schema || !t->map_name || !t->sql_name || (dot && !t->sql_schema))
+        return SIPHON_ENOMEM;
+    t->recon_on = src->recon_s > 0 && t->mode != ODBC_M_SNAPSHOT;
+    return 0;
+}
+
+/* A source with the settings of the config and room for ntables tables, not connected. 0 or a
+ * negative code with errbuf; *out then NULL. Caller frees with odbc_close(). */
+static int src_new(siphon_source_t **out, const siphon_config_t *cfg, int ntables, char *errbuf,
+                   size_t errsize)
+{
+    const struct siphon_config_odbc *oc = &cfg->odbc;
+    siphon_source_t *src;
     *out = NULL;
-    oc = &cfg->odbc;
     if (!oc->dsn || !oc->dsn[0])
         return siphon_err(errbuf, errsize, SIPHON_EINVAL,
                           "source.dsn is required for an ODBC source (a DSN name from odbc.ini, "
                           "or a connection string such as \"Driver=...;Server=...;\")");
-    if (resume_pos && siphon_odbc__pos_check(resume_pos, errbuf, errsize) < 0)
-        return SIPHON_EINVAL;
     if (!(src = calloc(1, sizeof(*src))))
         return SIPHON_ENOMEM;
     siphon_arena_init(&src->arena, 1 << 20);
     src->store.jfd = -1;
+    src->oc = oc;
     src->name = strdup(cfg->name ? cfg->name : "siphon");
     src->dsn = strdup(oc->dsn);
-    if (!src->name || !src->dsn) {
-        rc = SIPHON_ENOMEM;
-        goto fail;
-    }
+    src->captables = ntables > 0 ? ntables : 1;
+    src->tables = calloc((size_t)src->captables, sizeof(odbc_table_t));
+    if (!src->name || !src->dsn || !src->tables)
+        goto nomem;
     redact_dsn(oc->dsn, src->redacted, sizeof(src->redacted));
     src->poll_ms = oc->poll_interval_ms > 0 ? oc->poll_interval_ms : 1000;
     src->max_rows = oc->max_rows_per_poll > 0 ? oc->max_rows_per_poll : 10000;
@@ -1448,69 +1516,46 @@ static int odbc_open(siphon_source_t **out, const siphon_config_t *cfg,
         else
             siphon_buf_free(&b);
     }
-    if (!src->state_dir) {
-        rc = SIPHON_ENOMEM;
-        goto fail;
-    }
+    if (!src->state_dir)
+        goto nomem;
+    *out = src;
+    return 0;
+nomem:
+    odbc_close(src);
+    return SIPHON_ENOMEM;
+}
+
+/* The table's name as the database is asked, then its shape: the first describe() after
+ * connecting. 0 or a negative code (SIPHON_EINVAL names the table). */
+static int table_first_describe(siphon_source_t *src, odbc_table_t *t, char *errbuf,
+                                size_t errsize)
+{
+    free(t->qtable);
+    if (!(t->qtable = sql_table_name(t->cfg->table, src->conn.dia.quote)))
+        return SIPHON_ENOMEM;
+    return table_describe(src, t, errbuf, errsize);
+}
+
+static int odbc_open(siphon_source_t **out, const siphon_config_t *cfg,
+                     const siphon_table_ref_t *tables, int ntables, const char *resume_pos,
+                     char *errbuf, size_t errsize)
+{
+    siphon_source_t *src = NULL;
+    int rc;
+    if (!out || !cfg || (ntables > 0 && !tables))
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not open the ODBC source: bad "
+                                                         "arguments");
+    *out = NULL;
+    if (resume_pos && siphon_odbc__pos_check(resume_pos, errbuf, errsize) < 0)
+        return SIPHON_EINVAL;
+    if ((rc = src_new(&src, cfg, ntables, errbuf, errsize)) < 0)
+        return rc;
 
     /* The tables to poll: every mapped table, each with its entry in source.tables. */
-    if (!(src->tables = calloc((size_t)(ntables ? ntables : 1), sizeof(odbc_table_t)))) {
-        rc = SIPHON_ENOMEM;
-        goto fail;
-    }
-    for (int i = 0; i < ntables; i++) {
-        const struct siphon_config_odbc_table *tc = NULL;
-        char full[512];
-        snprintf(full, sizeof(full), "%s%s%s", tables[i].schema ? tables[i].schema : "",
-                 tables[i].schema && tables[i].schema[0] ? "." : "", tables[i].table);
-        for (int k = 0; k < oc->ntables && !tc; k++)
-            if (oc->tables[k].table && (strcmp(oc->tables[k].table, full) == 0 ||
-                                        strcmp(oc->tables[k].table, tables[i].table) == 0))
-                tc = &oc->tables[k];
-        if (!tc) {
-            rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                            "table %s is read by a mapping but has no entry in source.tables "
-                            "(add \"- table: %s\" with its mode: incrementing, timestamp, "
-                            "timestamp+incrementing or snapshot; see docs/odbc.md)", full, full);
+    for (int i = 0; i < ntables; i++)
+        if ((rc = table_init(src, &src->tables[src->ntables++], i, tables[i].schema,
+                             tables[i].table, errbuf, errsize)) < 0)
             goto fail;
-        }
-        odbc_table_t *t = &src->tables[src->ntables++];
-        t->idx = i;
-        t->cfg = tc;
-        t->ts_col = t->inc_col = -1;
-        t->epoch = 1;
-        if (parse_mode(tc->mode, &t->mode) < 0) {
-            rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                            "table %s: unknown mode \"%s\" (expected incrementing, timestamp, "
-                            "timestamp+incrementing or snapshot)", full,
-                            tc->mode ? tc->mode : "(none)");
-            goto fail;
-        }
-        if ((t->mode == ODBC_M_INC || t->mode == ODBC_M_TSINC) && !tc->incrementing_column) {
-            rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                            "table %s: mode %s needs incrementing_column (a column whose value "
-                            "only grows, such as an identity)", full, mode_name(t->mode));
-            goto fail;
-        }
-        if ((t->mode == ODBC_M_TS || t->mode == ODBC_M_TSINC) && !tc->timestamp_column) {
-            rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                            "table %s: mode %s needs timestamp_column (the row's last-modified "
-                            "time, set by the application or a trigger on every change)", full,
-                            mode_name(t->mode));
-            goto fail;
-        }
-        const char *dot = strrchr(tc->table, '.');
-        t->full = strdup(full);
-        t->map_schema = strdup(tables[i].schema ? tables[i].schema : "");
-        t->map_name = strdup(tables[i].table);
-        t->sql_schema = dot ? strndup(tc->table, (size_t)(dot - tc->table)) : NULL;
-        t->sql_name = strdup(dot ? dot + 1 : tc->table);
-        if (!t->full || !t->map_schema || !t->map_name || !t->sql_name || (dot && !t->sql_schema)) {
-            rc = SIPHON_ENOMEM;
-            goto fail;
-        }
-        t->recon_on = src->recon_s > 0 && t->mode != ODBC_M_SNAPSHOT;
-    }
 
     /* Key sets before the connection: a damaged state folder is a config problem. */
     if ((rc = siphon_odbc__store_open(&src->store, src->state_dir, load_cb, src, errbuf,
@@ -1532,15 +1577,9 @@ static int odbc_open(siphon_source_t **out, const siphon_config_t *cfg,
     if ((rc = siphon_odbc__connect(&src->conn, src->dsn, src->redacted, errbuf, errsize)) < 0)
         goto fail;
     src->up = 1;
-    for (int i = 0; i < src->ntables; i++) {
-        odbc_table_t *t = &src->tables[i];
-        if (!(t->qtable = sql_table_name(t->cfg->table, src->conn.dia.quote))) {
-            rc = SIPHON_ENOMEM;
+    for (int i = 0; i < src->ntables; i++)
+        if ((rc = table_first_describe(src, &src->tables[i], errbuf, errsize)) < 0)
             goto fail;
-        }
-        if ((rc = table_describe(src, t, errbuf, errsize)) < 0)
-            goto fail;
-    }
     if ((rc = clock_read(src, errbuf, errsize)) < 0)
         goto fail;
 
@@ -1590,24 +1629,150 @@ fail:
     return rc;
 }
 
-static int odbc_describe(siphon_source_t *src, const char *schema, const char *table,
-                         const siphon_relation_t **rel, char *errbuf, size_t errsize)
+/* Catalog work (siphon validate, siphon preview): a connection and nothing else. No key set is
+ * read and no state folder created; tables are set up when describe() or sample() first names
+ * them, with the same checks as open() (an entry in source.tables, the configured columns, a
+ * key). */
+static int odbc_open_catalog(siphon_source_t **out, const siphon_config_t *cfg, char *errbuf,
+                             size_t errsize)
 {
-    if (!src || !table || !rel)
-        return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not describe a table: bad "
+    siphon_source_t *src = NULL;
+    int rc;
+    if (!out || !cfg)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not open the ODBC source: bad "
                                                          "arguments");
+    *out = NULL;
+    if ((rc = src_new(&src, cfg, cfg->odbc.ntables, errbuf, errsize)) < 0)
+        return rc;
+    src->catalog = 1;
+    if ((rc = siphon_odbc__connect(&src->conn, src->dsn, src->redacted, errbuf, errsize)) < 0) {
+        odbc_close(src);
+        return rc;
+    }
+    src->up = 1;
+    *out = src;
+    return 0;
+}
+
+/* The table a mapping calls schema.table: one of the polled tables, or in catalog mode one set
+ * up and described now (a failure leaves no table behind, so a later call tries again). */
+static int find_table(siphon_source_t *src, const char *schema, const char *table,
+                      odbc_table_t **out, char *errbuf, size_t errsize)
+{
     for (int i = 0; i < src->ntables; i++) {
         odbc_table_t *t = &src->tables[i];
         if (strcmp(t->map_name, table) == 0 &&
             strcmp(t->map_schema, schema ? schema : "") == 0 && t->relv) {
-            *rel = &t->relv->rel;
+            *out = t;
             return 0;
         }
     }
-    return siphon_err(errbuf, errsize, SIPHON_ENOTFOUND,
-                      "table %s%s%s is not polled by this ODBC source (only mapped tables with "
-                      "an entry in source.tables are)", schema ? schema : "", schema ? "." : "",
-                      table);
+    if (!src->catalog)
+        return siphon_err(errbuf, errsize, SIPHON_ENOTFOUND,
+                          "table %s%s%s is not polled by this ODBC source (only mapped tables "
+                          "with an entry in source.tables are)", schema ? schema : "",
+                          schema ? "." : "", table);
+    if (src->ntables == src->captables) {
+        odbc_table_t *n = realloc(src->tables, sizeof(*n) * (size_t)src->captables * 2);
+        if (!n)
+            return SIPHON_ENOMEM;
+        src->tables = n;
+        src->captables *= 2;
+    }
+    odbc_table_t *t = &src->tables[src->ntables];
+    memset(t, 0, sizeof(*t));
+    int rc = table_init(src, t, src->ntables, schema, table, errbuf, errsize);
+    if (rc == 0)
+        rc = table_first_describe(src, t, errbuf, errsize);
+    if (rc < 0) {
+        table_free(t);
+        return rc;
+    }
+    src->ntables++;
+    *out = t;
+    return 0;
+}
+
+static int odbc_describe(siphon_source_t *src, const char *schema, const char *table,
+                         const siphon_relation_t **rel, char *errbuf, size_t errsize)
+{
+    odbc_table_t *t;
+    if (!src || !table || !rel)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not describe a table: bad "
+                                                         "arguments");
+    int rc = find_table(src, schema, table, &t, errbuf, errsize);
+    if (rc == 0)
+        *rel = &t->relv->rel;
+    return rc;
+}
+
+/* The first `limit` rows of a table in key order, decoded as polls decode them (the batch
+ * arena holds them: valid until the next sample() or next()). */
+static int odbc_sample(siphon_source_t *src, const char *schema, const char *table, int limit,
+                       const siphon_relation_t **rel, const siphon_row_t **rows, int *nrows,
+                       char *errbuf, size_t errsize)
+{
+    odbc_table_t *t;
+    odbc_stmt_t *st = NULL;
+    const char **arrays[3] = {0};
+    const odbc_col_t **rcols = NULL;
+    odbc_qspec_t spec;
+    odbc_query_t q = {0};
+    long n = 0;
+    int rc;
+    if (!src || !table || !rel || !rows || !nrows || limit < 0)
+        return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not sample a table: bad "
+                                                         "arguments");
+    *rows = NULL;
+    *nrows = 0;
+    if ((rc = find_table(src, schema, table, &t, errbuf, errsize)) < 0)
+        return rc;
+    *rel = &t->relv->rel;
+    siphon_arena_reset(&src->arena);
+    if (limit == 0)
+        return 0;
+    if ((rc = table_qspec(src, t, &spec, arrays)) < 0)
+        goto out;
+    spec.page = limit;
+    if ((rc = siphon_odbc__query_build(&q, ODBC_Q_SAMPLE, &spec, &src->conn.dia)) < 0)
+        goto out;
+    if (!(rcols = calloc((size_t)t->ncols, sizeof(*rcols)))) {
+        siphon_odbc__query_free(&q);
+        rc = SIPHON_ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < t->ncols; i++)
+        rcols[i] = &t->cols[i];
+    char what[160];
+    snprintf(what, sizeof(what), "sample of %s", t->full);
+    if ((rc = siphon_odbc__stmt_prepare(&src->conn, &st, &q, rcols, t->ncols, rcols, limit,
+                                        what, errbuf, errsize)) < 0)
+        goto out;
+    odbc_datum_t *cells =
+        siphon_arena_alloc(&src->arena, sizeof(odbc_datum_t) * (size_t)limit * (size_t)t->ncols);
+    siphon_row_t *out = siphon_arena_alloc(&src->arena, sizeof(siphon_row_t) * (size_t)limit);
+    if (!cells || !out) {
+        rc = SIPHON_ENOMEM;
+        goto out;
+    }
+    if ((rc = siphon_odbc__stmt_run(&src->conn, st, NULL, limit, cells, &n, &src->arena, errbuf,
+                                    errsize)) < 0)
+        goto out;
+    for (long r = 0; r < n; r++) {
+        siphon_row_t *row;
+        if ((rc = row_after(src, t, cells + (size_t)r * (size_t)t->ncols, &row)) < 0)
+            goto out;
+        out[r] = *row;
+    }
+    *rows = out;
+    *nrows = (int)n;
+out:
+    siphon_odbc__stmt_free(st);
+    free(rcols);
+    free(arrays[0]);
+    free(arrays[1]);
+    free(arrays[2]);
+    return rc;
 }
 
 /* The step due first: *kind 0 poll, 1 reconciliation. NULL when there are no tables. */
@@ -1746,30 +1911,14 @@ static void odbc_close(siphon_source_t *src)
 {
     if (!src)
         return;
-    if (src->up && src->ntables)
+    if (src->up && src->ntables && !src->catalog)
         siphon_log(SIPHON_LOG_INFO, "odbc",
                    "stopped polling %s: %" PRIu64 " poll(s), %" PRIu64 " query(ies), %" PRIu64
                    " row(s) read, %" PRIu64 " change(s), %" PRIu64 " delete(s)",
                    src->redacted, src->polls, src->conn.queries, src->conn.rows, src->changes,
                    src->deletes);
-    for (int i = 0; i < src->ntables; i++) {
-        odbc_table_t *t = &src->tables[i];
-        stmts_free(t);
-        siphon_odbc__cols_free(t->cols, t->ncols);
-        relv_free(t->relv);
-        free(t->key);
-        free(t->order);
-        free(t->full);
-        free(t->sql_schema);
-        free(t->sql_name);
-        free(t->map_schema);
-        free(t->map_name);
-        free(t->qtable);
-        siphon_odbc__wm_clear(&t->wm);
-        siphon_odbc__wm_clear(&t->recon_wm);
-        siphon_odbc__keys_free(&t->keys);
-        siphon_buf_free(&t->missing);
-    }
+    for (int i = 0; i < src->ntables; i++)
+        table_free(&src->tables[i]);
     free(src->tables);
     siphon_odbc__disconnect(&src->conn);
     siphon_odbc__store_close(&src->store);
@@ -1807,4 +1956,6 @@ const siphon_source_ops_t siphon_odbc_source = {
     .pos_format = odbc_pos_format,
     .pos_parse = odbc_pos_parse,
     .close = odbc_close,
+    .open_catalog = odbc_open_catalog,
+    .sample = odbc_sample,
 };

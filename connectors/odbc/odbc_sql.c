@@ -180,8 +180,9 @@ int siphon_odbc__query_build(odbc_query_t *q, odbc_qkind_t kind, const odbc_qspe
     memset(q, 0, sizeof(*q));
 
     int keys_only = kind == ODBC_Q_KEYS_FIRST || kind == ODBC_Q_KEYS_NEXT;
-    const char *const *order = keys_only ? s->keys : s->order;
-    int norder = keys_only ? s->nkeys : s->norder;
+    int by_key = keys_only || kind == ODBC_Q_SAMPLE;
+    const char *const *order = by_key ? s->keys : s->order;
+    int norder = by_key ? s->nkeys : s->norder;
     long limit = keys_only ? s->chunk : s->page;
     if ((kind == ODBC_Q_FIRST_BASE && !s->ts) || norder <= 0 || s->nkeys <= 0)
         return SIPHON_EINVAL;
@@ -239,6 +240,7 @@ int siphon_odbc__query_build(odbc_query_t *q, odbc_qkind_t kind, const odbc_qspe
         qb_after(&b, order, norder, 0);
         break;
     case ODBC_Q_KEYS_FIRST:
+    case ODBC_Q_SAMPLE:
         break;
     case ODBC_Q_KEYS_NEXT:
         qb_s(&b, " WHERE ");

@@ -523,13 +523,16 @@ th_env_t *th_my_env_new(th_my_t *my, const th_my_conf_t *conf);
  * thread. 0/-1 (also as soon as the run exits). */
 int th_my_env_wait_streaming(th_env_t *env, th_my_t *my, int timeout_ms);
 
-/* ---- the ODBC polling connector (th_odbc.c) ---- */
+/* ==== ODBC polling connector (th_odbc.c) ================================================
+ * Everything below, to the end of this block, is the ODBC tests' harness (tests/it/020x and
+ * bench/odbc_poll.c). */
 
 /* Point unixODBC at the process's own files: the first call makes a temp dir (removed at exit)
  * with odbcinst.ini naming the three Debian drivers "PostgreSQL" (psqlODBC), "MariaDB"
  * (MariaDB Connector/ODBC) and "SQLite3" (sqliteodbc) and an empty odbc.ini, and sets
- * ODBCSYSINI and ODBCINI (children inherit them); later calls do nothing (unixODBC reads
- * ODBCSYSINI once per process). 0/-1. th_odbc_env_dir(): that dir (NULL before). */
+ * ODBCSYSINI and ODBCINI (children, siphon included, inherit them); later calls do nothing
+ * (unixODBC reads ODBCSYSINI once per process). 0/-1. th_odbc_env_dir(): that dir (NULL
+ * before). */
 int th_odbc_env(void);
 const char *th_odbc_env_dir(void);
 /* Connection strings for the throwaway databases. Caller frees with free(). */
@@ -548,7 +551,7 @@ int th_odbc_autocommit(th_odbc_t *c, int on);
 int th_odbc_commit(th_odbc_t *c);
 void th_odbc_close(th_odbc_t *c);
 
-/* A run with an ODBC source and the Kafka sink, as code (strings borrowed). */
+/* A run with an ODBC source and the Kafka sink (strings borrowed). */
 #define TH_ODBC_MAX_TABLES 8
 typedef struct th_odbc_table {
     const char *table;               /* "public.oehdr" */
@@ -577,41 +580,20 @@ typedef struct th_odbc_conf {
     int ntables;
 } th_odbc_conf_t;
 
-/* The tests' own entity, independent of the repository's sample mappings: writes
- * dir/mappings/odbc_order.yaml (table public.odbc_ord -> entity odbc_order v1: key company,
- * order_number; columns hdcomp, hdordn, hdcust, hdodat, hdamt, hdstat, hdnote, hdupdt) and
- * dir/schemas/odbc_order.v1.avsc. *mdir and *sdir get the folders (caller frees). 0 or -1. */
-int th_odbc_order_files(const char *dir, char **mdir, char **sdir);
-
-/* The config struct of a run (what the loader will build from th_odbc_yaml_write's file).
- * Caller frees with th_odbc_config_free(). Never NULL. */
-struct siphon_config *th_odbc_config(const th_odbc_conf_t *c);
-void th_odbc_config_free(struct siphon_config *cfg);
-/* The same run as a siphon.yaml in the layout of docs/odbc.md. 0 or -1. */
+/* The run as a siphon.yaml in the layout of docs/odbc.md (log level info, debug with
+ * TH_DEBUG=1). 0 or -1. */
 int th_odbc_yaml_write(const char *path, const th_odbc_conf_t *c);
 
-/* siphon_pipeline_run() on a thread of this process (TH_DEBUG=1 logs at debug level). NULL on
- * error. th_odbc_run_stop() asks it to stop, joins it and returns the pipeline's result (err
- * gets its message). */
+/* For the benchmark: the config struct the loader builds from that file (caller frees with
+ * th_odbc_config_free(); never NULL), and siphon_pipeline_run() on a thread of this process
+ * (TH_DEBUG=1 logs at debug level; NULL on error). th_odbc_run_stop() asks it to stop, joins it
+ * and returns the pipeline's result (err gets its message). */
+struct siphon_config *th_odbc_config(const th_odbc_conf_t *c);
+void th_odbc_config_free(struct siphon_config *cfg);
 typedef struct th_odbc_run th_odbc_run_t;
 th_odbc_run_t *th_odbc_run_start(const th_odbc_conf_t *c);
 int th_odbc_run_alive(const th_odbc_run_t *r);
 int th_odbc_run_stop(th_odbc_run_t *r, char *err, size_t size);
-
-/* The run in a child process, for SIGKILL: the test binary itself, re-executed with
- * "--th-odbc-child conf_path" (the conf is saved there). A test that uses it calls
- * th_odbc_child_main(argc, argv) first thing in main(): in the child it runs the pipeline until
- * SIGTERM and exits; in the test it returns at once. */
-th_proc_t *th_odbc_child_start(const th_odbc_conf_t *c, const char *conf_path,
-                               const char *log_path);
-void th_odbc_child_main(int argc, char **argv);
-
-/* The source alone, in this process (no pipeline, no Kafka): open conf for table
- * schema.table, read until n changes arrived (acknowledging every position), and return each
- * change as "<op> <column>=<value>:<vtype> ..." with siphon_value_format() values. *out gets
- * *nout strings (also on failure; caller frees each and the array). 0, or -1 (printed). */
-int th_odbc_read_changes(const th_odbc_conf_t *c, const char *schema, const char *table, int n,
-                         int timeout_ms, char ***out, int *nout);
 
 /* Consumed messages, decoded in arrival order (ev[i] decodes msgs.v[i]; ev[i].msg is NULL:
  * the message array moves as it grows). */
@@ -625,16 +607,150 @@ typedef struct th_odbc_events {
 int th_odbc_events_poll(th_consumer_t *c, th_decoder_t *d, th_odbc_events_t *evs, int until_n,
                         int timeout_ms);
 void th_odbc_events_free(th_odbc_events_t *evs);
-/* The last event from index `from` on (tombstones skipped) whose key field has this text and,
- * when op is not 0, this op; NULL when none. Borrowed: valid until the next poll. */
-const th_event_t *th_odbc_events_find(const th_odbc_events_t *evs, const char *field,
-                                      const char *val, char op, int from);
-int th_odbc_events_count(const th_odbc_events_t *evs, const char *field, const char *val,
-                         char op, int from);
-/* Poll until th_odbc_events_find() finds one, up to timeout_ms. NULL on timeout. */
-const th_event_t *th_odbc_events_wait(th_consumer_t *c, th_decoder_t *d, th_odbc_events_t *evs,
-                                      const char *field, const char *val, char op, int from,
-                                      int timeout_ms);
+
+/* The tests' own order entity, independent of the repository's sample mappings: writes
+ * dir/mappings/odbc_order.yaml (table public.odbc_ord -> entity odbc_order v1: key company,
+ * order_number; columns hdcomp, hdordn, hdcust, hdodat, hdamt, hdstat, hdnote, hdupdt; the
+ * char columns trimmed, so the three databases' CHAR padding does not matter) and
+ * dir/schemas/odbc_order.v1.avsc. *mdir and *sdir get the folders (caller frees). 0 or -1. */
+int th_odbc_order_files(const char *dir, char **mdir, char **sdir);
+
+/* A column of a table the tests map one to one, and the Avro type of its field (a JSON type,
+ * e.g. "\"long\"" or "{\"type\": \"int\", \"logicalType\": \"date\"}"). */
+typedef struct th_odbc_col {
+    const char *column;
+    const char *avro;
+} th_odbc_col_t;
+/* The Avro types of th_odbc_col_t with a logical type. */
+#define TH_AVRO_DATE "{\"type\": \"int\", \"logicalType\": \"date\"}"
+#define TH_AVRO_TIME "{\"type\": \"long\", \"logicalType\": \"time-micros\"}"
+#define TH_AVRO_TS "{\"type\": \"long\", \"logicalType\": \"timestamp-micros\"}"
+#define TH_AVRO_UUID "{\"type\": \"string\", \"logicalType\": \"uuid\"}"
+#define TH_AVRO_DECIMAL(p, s)                                                                  \
+    "{\"type\": \"bytes\", \"logicalType\": \"decimal\", \"precision\": " #p ", \"scale\": " #s "}"
+/* The columns every driver's types table starts with, and their fields' types: id bigint key,
+ * b boolean, i16 smallint, i64 bigint, f64 double, amt decimal(12,2), txt text (long), vc
+ * varchar(20), d date, tm time, ts timestamp, bin binary, j json. */
+#define TH_ODBC_TYPE_COLS                                                                     \
+    {"id", "\"long\""}, {"b", "\"boolean\""}, {"i16", "\"int\""}, {"i64", "\"long\""},         \
+        {"f64", "\"double\""}, {"amt", TH_AVRO_DECIMAL(12, 2)}, {"txt", "\"string\""},          \
+        {"vc", "\"string\""}, {"d", TH_AVRO_DATE}, {"tm", TH_AVRO_TIME}, {"ts", TH_AVRO_TS},      \
+        {"bin", "\"bytes\""}, {"j", "\"string\""}
+
+/* A table mapped one to one: entity <entity> v1, one field per column (named after it, nullable
+ * but for the key), read from public.<the table's bare name>, on topic it.<entity>.v1 (one
+ * partition), polled in the given mode. */
+typedef struct th_odbc_entity {
+    const char *entity;              /* "odbc_types" */
+    const char *table;               /* as source.tables names it: "public.it_ty" or "it_ty" */
+    const char *mode;
+    const char *timestamp_column;    /* or NULL */
+    const char *incrementing_column; /* or NULL */
+    const char *key;                 /* the key columns, "id" or "co, no" */
+    const th_odbc_col_t *cols;
+    int ncols;
+} th_odbc_entity_t;
+/* Write mdir/<entity>.yaml and sdir/<entity>.v1.avsc. 0 or -1. */
+int th_odbc_entity_files(const char *mdir, const char *sdir, const th_odbc_entity_t *x);
+
+/* ---- the shared fixture of the ODBC integration tests: siphon itself ---- */
+
+#define TH_ODBC_MAX_RUNS 8
+#define TH_ODBC_MAX_ENTITIES 4
+typedef struct th_odbc_fx {
+    th_odbc_conf_t conf;     /* the run's settings (defaults below); change before starting */
+    char *dir;               /* temp dir: siphon.yaml, offsets.json, key sets, run logs */
+    char *yaml, *offsets, *mdir, *sdir, *connstr;
+    th_kafka_t *kafka;       /* one broker; it.odbc_order.v1 (4 partitions) */
+    th_decoder_t *dec;
+    th_consumer_t *cons;     /* it.odbc_order.v1 */
+    th_odbc_events_t evs;
+    const th_odbc_entity_t *x[TH_ODBC_MAX_ENTITIES]; /* the other tables (borrowed) */
+    th_consumer_t *xcons[TH_ODBC_MAX_ENTITIES];      /* it.<entity>.v1 */
+    th_odbc_events_t xevs[TH_ODBC_MAX_ENTITIES];
+    int nx;
+    th_odbc_t *db;           /* the test's own connection */
+    th_proc_t *runs[TH_ODBC_MAX_RUNS]; /* every run (logs kept), the last is the current one */
+    int nruns;
+    int dumped;
+} th_odbc_fx_t;
+
+/* The fixture for a database that already holds the order table (order_table as
+ * source.tables names it: "public.odbc_ord", or "odbc_ord" where there are no schemas) and the
+ * tables of the nx entities x (borrowed: they must outlive the fixture). The run: the order
+ * table in mode timestamp on hdupdt, the others in their modes; poll every 100 ms, pages of 100
+ * rows, safety lag 1000 ms, reconciliation every second in chunks of 1000, offsets flushed
+ * every 100 ms. NULL on error. Caller frees with th_odbc_fx_destroy(). */
+th_odbc_fx_t *th_odbc_fx_new(const char *connstr, const char *order_table,
+                             const th_odbc_entity_t *const *x, int nx);
+/* Write siphon.yaml from fx->conf and start `siphon run --config` on it (log
+ * <dir>/siphon-<n>.log); wait until it logs that it polls. 0 or -1 (logs printed). */
+int th_odbc_fx_start(th_odbc_fx_t *fx);
+/* The current run (NULL before the first start). */
+th_proc_t *th_odbc_fx_run(const th_odbc_fx_t *fx);
+/* Send sig to the current run and wait up to timeout_ms: its exit code, or -1 when it did not
+ * exit (it is then SIGKILLed). */
+int th_odbc_fx_stop(th_odbc_fx_t *fx, int sig, int timeout_ms);
+/* Print every run's log (last 40 lines), once. */
+void th_odbc_fx_dump_logs(th_odbc_fx_t *fx);
+/* Wait for an odbc_order event (tombstones skipped) of order_number ordn (company: any when
+ * NULL) and op (any when 0), from event index `from` on. NULL on timeout. */
+const th_event_t *th_odbc_fx_wait(th_odbc_fx_t *fx, const char *company, const char *ordn,
+                                  char op, int from, int timeout_ms);
+/* Events of odbc_order with that company (any when NULL) and order number (tombstones not
+ * counted) from index `from` on. */
+int th_odbc_fx_count(const th_odbc_fx_t *fx, const char *company, const char *ordn, char op,
+                     int from);
+/* The same for entity xi: key field f1 has the text v1 and, when f2 is not NULL, f2 has v2. */
+const th_event_t *th_odbc_fx_xwait(th_odbc_fx_t *fx, int xi, const char *f1, const char *v1,
+                                   const char *f2, const char *v2, char op, int from,
+                                   int timeout_ms);
+int th_odbc_fx_xcount(const th_odbc_fx_t *fx, int xi, const char *f1, const char *v1,
+                      const char *f2, const char *v2, char op, int from);
+/* Compare the `after` image of an event of entity xi with want[0..ncols-1], the text of each
+ * column's field (th_json_text's form: "null" for null; long values compared whole). 0, or
+ * -1 with every difference printed. */
+int th_odbc_fx_xexpect(const th_odbc_fx_t *fx, int xi, const th_event_t *ev,
+                       const char *const *want);
+/* Stop the runs (SIGKILL), free everything, remove the temp dir. Accepts NULL. */
+void th_odbc_fx_destroy(th_odbc_fx_t *fx);
+
+/* A check in an ODBC test (include it_check.h first): on failure, where and what, every run's
+ * log, then fail the test. */
+#define TH_ODBC_CHECK(fx, cond, ...)                                                          \
+    do {                                                                                      \
+        if (!(cond)) {                                                                        \
+            th_err("%s:%d: check failed: %s", __FILE__, __LINE__, #cond);                     \
+            th_odbc_fx_dump_logs(fx);                                                         \
+            fail_msg(__VA_ARGS__);                                                            \
+        }                                                                                     \
+    } while (0)
+
+/* The change flow every driver must get right, through a running siphon (th_odbc_fx_start()
+ * first) on the fixture's order table, written on fx->db:
+ *  - new rows: three, two of them sharing an order number (the key is composite), with NULLs,
+ *    an empty string and non-ASCII text: creates with every field as written;
+ *  - an updated row: an update; rows read again by the re-read window are not sent again;
+ *  - a row committed late with a timestamp earlier than a row already delivered (the row
+ *    JDBC polling loses): a create;
+ *  - a deleted row: a delete of its (company, order number) key, key only, and a tombstone.
+ * The late row is written by a transaction held open on a second connection while another row
+ * is written and delivered (late_ts_sql NULL), or, where a held write transaction would block
+ * every other writer (SQLite), by a plain insert whose timestamp is the expression late_ts_sql,
+ * earlier than every row delivered. now_sql: the database's current timestamp. 0, or -1 with
+ * what went wrong printed. */
+typedef struct th_odbc_flow {
+    const char *table;       /* the order table as SQL names it */
+    const char *now_sql;
+    const char *late_ts_sql;
+} th_odbc_flow_t;
+int th_odbc_flow(th_odbc_fx_t *fx, const th_odbc_flow_t *f);
+
+/* The types check of the three drivers: rows id 1..nrows of entity xi arrive as creates with
+ * the fields want[(id - 1) * ncols + c]. 0, or -1 with every difference printed. */
+int th_odbc_fx_expect_rows(th_odbc_fx_t *fx, int xi, const char *const *want, int nrows,
+                           int timeout_ms);
+/* ==== end of the ODBC block ==== */
 
 /* ==== the stand-in Confluent Schema Registry (th_registry.c) ====
  * Owned by the schemas-as-contracts work (issue 7); a separate block so that it merges cleanly.

@@ -2,12 +2,13 @@
  * th_odbc.c - the harness for the ODBC polling connector: unixODBC pointed at a test's own
  * driver file, connection strings for the three throwaway databases (PostgreSQL through
  * psqlODBC, MariaDB through MariaDB Connector/ODBC, SQLite through sqliteodbc), ODBC
- * connections for the test's own writes, and the pipeline run with an ODBC source.
+ * connections for the test's own writes, the tests' own mappings, and the fixture the ODBC
+ * integration tests share (tests/it/020x): `siphon run --config siphon.yaml` with an ODBC source
+ * into a mock Kafka cluster, the events decoded back, and the change flow every driver must get
+ * right (new, updated, late, deleted rows of a table with a composite key).
  *
- * Until the config loader reads an ODBC source, a run is built in code (th_odbc_conf_t ->
- * siphon_config_t) and driven in-process on a thread, or in a child process that re-executes
- * the test binary (th_odbc_child_start / th_odbc_child_main) so that a test can SIGKILL it.
- * th_odbc_yaml_write() writes the same run as the siphon.yaml that docs/odbc.md describes.
+ * The benchmark (bench/odbc_poll.c) also builds a run in code (th_odbc_config) and drives the
+ * pipeline on a thread of its own process (th_odbc_run_*), to measure the connector alone.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -331,11 +332,13 @@ int th_odbc_yaml_write(const char *path, const th_odbc_conf_t *c)
     th__yq(f, c->mappings_dir ? c->mappings_dir : "mappings");
     fprintf(f, "\nschemas: ");
     th__yq(f, c->schemas_dir ? c->schemas_dir : "schemas");
-    fprintf(f, "\nsink:\n  type: kafka\n  topic_prefix: %s\n  properties:\n"
+    fprintf(f, "\nsink:\n  type: kafka\n  topic_prefix: %s\n  tombstones: true\n  properties:\n"
                "    bootstrap.servers: \"%s\"\noffsets:\n  path: ",
             c->topic_prefix ? c->topic_prefix : "it", c->bootstraps);
     th__yq(f, c->offsets_path);
-    fprintf(f, "\n  flush_interval_ms: %d\n", c->flush_interval_ms ? c->flush_interval_ms : 200);
+    fprintf(f, "\n  flush_interval_ms: %d\nlog:\n  level: %s\n",
+            c->flush_interval_ms ? c->flush_interval_ms : 200,
+            getenv("TH_DEBUG") ? "debug" : "info");
     return fclose(f) == 0 ? 0 : th_err("could not write %s", path);
 }
 
@@ -394,128 +397,6 @@ int th_odbc_run_stop(th_odbc_run_t *r, char *err, size_t size)
     return rc;
 }
 
-/* ---- a run in a child process ---- */
-
-static int th__conf_save(const char *path, const th_odbc_conf_t *c)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return th_err("could not write %s: %s", path, strerror(errno));
-#define S(k) fprintf(f, #k "=%s\n", c->k ? c->k : "")
-#define I(k) fprintf(f, #k "=%d\n", c->k)
-    S(name);
-    S(dsn);
-    S(bootstraps);
-    S(topic_prefix);
-    S(offsets_path);
-    S(state_dir);
-    S(mappings_dir);
-    S(schemas_dir);
-    I(poll_interval_ms);
-    I(max_rows_per_poll);
-    I(safety_lag_ms);
-    I(reconcile_interval_s);
-    I(reconcile_chunk);
-    I(flush_interval_ms);
-#undef S
-#undef I
-    for (int i = 0; i < c->ntables; i++) {
-        const th_odbc_table_t *t = &c->tables[i];
-        fprintf(f, "table=%s|%s|%s|%s|%s\n", t->table, t->mode,
-                t->timestamp_column ? t->timestamp_column : "",
-                t->incrementing_column ? t->incrementing_column : "",
-                t->key_columns ? t->key_columns : "");
-    }
-    return fclose(f) == 0 ? 0 : -1;
-}
-
-th_proc_t *th_odbc_child_start(const th_odbc_conf_t *c, const char *conf_path,
-                               const char *log_path)
-{
-    if (th__conf_save(conf_path, c) != 0)
-        return NULL;
-    char *const argv[] = {"/proc/self/exe", "--th-odbc-child", (char *)conf_path, NULL};
-    return th_proc_spawn(argv, log_path);
-}
-
-static volatile sig_atomic_t th__child_stop;
-
-static void th__child_sig(int sig)
-{
-    (void)sig;
-    th__child_stop = 1;
-}
-
-static char *th__nz(char *s) { return s && *s ? s : NULL; }
-
-void th_odbc_child_main(int argc, char **argv)
-{
-    if (argc < 3 || strcmp(argv[1], "--th-odbc-child") != 0)
-        return;
-    char *text = th_read_file(argv[2], NULL, 0);
-    if (!text)
-        exit(2);
-    static th_odbc_conf_t c;
-    static th_odbc_table_t tables[TH_ODBC_MAX_TABLES];
-    memset(&c, 0, sizeof(c));
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(line, '=');
-        if (!eq)
-            continue;
-        *eq = 0;
-        char *k = line, *v = eq + 1;
-#define S(f)                      \
-    if (strcmp(k, #f) == 0)       \
-        c.f = th__nz(v);
-#define I(f)                      \
-    if (strcmp(k, #f) == 0)       \
-        c.f = atoi(v);
-        S(name) S(dsn) S(bootstraps) S(topic_prefix) S(offsets_path) S(state_dir) S(mappings_dir)
-        S(schemas_dir) I(poll_interval_ms) I(max_rows_per_poll) I(safety_lag_ms)
-        I(reconcile_interval_s) I(reconcile_chunk) I(flush_interval_ms)
-#undef S
-#undef I
-        if (strcmp(k, "table") == 0 && c.ntables < TH_ODBC_MAX_TABLES) {
-            th_odbc_table_t *t = &tables[c.ntables++];
-            char *p[5] = {0}, *s2 = NULL;
-            int n = 0;
-            for (char *x = v; n < 5; n++) {
-                p[n] = x;
-                char *bar = strchr(x, '|');
-                if (!bar)
-                    break;
-                *bar = 0;
-                x = bar + 1;
-            }
-            (void)s2;
-            t->table = p[0];
-            t->mode = p[1];
-            t->timestamp_column = th__nz(p[2]);
-            t->incrementing_column = th__nz(p[3]);
-            t->key_columns = th__nz(p[4]);
-        }
-    }
-    for (int i = 0; i < c.ntables; i++)
-        c.tables[i] = tables[i];
-    siphon_log_setup(SIPHON_LOG_INFO, 0);
-    signal(SIGTERM, th__child_sig);
-    signal(SIGINT, th__child_sig);
-    signal(SIGPIPE, SIG_IGN);
-    siphon_config_t *cfg = th_odbc_config(&c);
-    char err[2048];
-    siphon_pipeline_stats_t st;
-    int rc = siphon_pipeline_run(cfg, &siphon_odbc_source, &siphon_kafka_sink, &th__child_stop,
-                                 &st, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "pipeline failed: %s\n", err);
-    else
-        fprintf(stderr, "pipeline stopped: %llu events\n", (unsigned long long)st.events);
-    th_odbc_config_free(cfg);
-    free(text);
-    exit(rc == 0 ? 0 : 1);
-}
-
 /* ---- decoded events ---- */
 
 int th_odbc_events_poll(th_consumer_t *c, th_decoder_t *d, th_odbc_events_t *evs, int until_n,
@@ -555,126 +436,7 @@ void th_odbc_events_free(th_odbc_events_t *evs)
     memset(evs, 0, sizeof(*evs));
 }
 
-static int th__key_is(const th_event_t *ev, const char *field, const char *val)
-{
-    char buf[512];
-    if (!ev->key)
-        return 0;
-    return strcmp(th_json_text(ev->key, field, buf, sizeof(buf)), val) == 0;
-}
-
-const th_event_t *th_odbc_events_find(const th_odbc_events_t *evs, const char *field,
-                                      const char *val, char op, int from)
-{
-    for (int i = evs->n - 1; i >= (from > 0 ? from : 0); i--) {
-        const th_event_t *ev = &evs->ev[i];
-        if (ev->value && th__key_is(ev, field, val) && (!op || ev->op == op))
-            return ev;
-    }
-    return NULL;
-}
-
-int th_odbc_events_count(const th_odbc_events_t *evs, const char *field, const char *val,
-                         char op, int from)
-{
-    int n = 0;
-    for (int i = from > 0 ? from : 0; i < evs->n; i++) {
-        const th_event_t *ev = &evs->ev[i];
-        if (ev->value && th__key_is(ev, field, val) && (!op || ev->op == op))
-            n++;
-    }
-    return n;
-}
-
-const th_event_t *th_odbc_events_wait(th_consumer_t *c, th_decoder_t *d, th_odbc_events_t *evs,
-                                      const char *field, const char *val, char op, int from,
-                                      int timeout_ms)
-{
-    int64_t end = th_now_ms() + timeout_ms;
-    for (;;) {
-        const th_event_t *ev = th_odbc_events_find(evs, field, val, op, from);
-        if (ev)
-            return ev;
-        int left = (int)(end - th_now_ms());
-        if (left <= 0)
-            return NULL;
-        if (th_odbc_events_poll(c, d, evs, evs->n + 1, left < 500 ? left : 500) < 0)
-            return NULL;
-    }
-}
-
-/* ---- the source alone, in process ---- */
-
-int th_odbc_read_changes(const th_odbc_conf_t *c, const char *schema, const char *table, int n,
-                         int timeout_ms, char ***out, int *nout)
-{
-    siphon_config_t *cfg = th_odbc_config(c);
-    siphon_source_t *src = NULL;
-    siphon_table_ref_t ref = {schema, table};
-    char err[2048];
-    int rc = -1, got = 0;
-    char **rows = calloc((size_t)n + 1, sizeof(char *));
-    *out = NULL;
-    *nout = 0;
-    siphon_log_setup(getenv("TH_DEBUG") ? SIPHON_LOG_DEBUG : SIPHON_LOG_WARNING, 0);
-    if (siphon_odbc_source.open(&src, cfg, &ref, 1, NULL, err, sizeof(err)) != 0) {
-        th_err("could not open the ODBC source: %s", err);
-        goto out;
-    }
-    int64_t end = th_now_ms() + timeout_ms;
-    while (got < n && th_now_ms() < end) {
-        siphon_batch_t b;
-        if (siphon_odbc_source.next(src, &b, 100, err, sizeof(err)) != 0) {
-            th_err("could not read from the ODBC source: %s", err);
-            goto out;
-        }
-        for (int i = 0; i < b.n; i++) {
-            const siphon_change_t *ch = &b.recs[i];
-            if ((ch->kind == SIPHON_REC_COMMIT || ch->kind == SIPHON_REC_POSITION) &&
-                siphon_odbc_source.ack(src, &ch->pos, err, sizeof(err)) != 0) {
-                th_err("could not acknowledge: %s", err);
-                goto out;
-            }
-            if (ch->kind != SIPHON_REC_CHANGE || got >= n)
-                continue;
-            const siphon_row_t *r = ch->after ? ch->after : ch->before;
-            size_t cap = 256, len = 0;
-            char *line = malloc(cap);
-            len = (size_t)snprintf(line, cap, "%c", (char)ch->op);
-            for (int k = 0; k < r->ncols; k++) {
-                size_t need = siphon_value_format(&r->vals[k], NULL, 0) + 1;
-                char *v = malloc(need + 1);
-                siphon_value_format(&r->vals[k], v, need + 1);
-                char *piece = th_strf(" %s=%s:%s", ch->rel->cols[k].name, v,
-                                      siphon_vtype_name(r->vals[k].type));
-                free(v);
-                size_t pl = strlen(piece);
-                if (len + pl + 1 > cap) {
-                    cap = (len + pl + 1) * 2;
-                    line = realloc(line, cap);
-                }
-                memcpy(line + len, piece, pl + 1);
-                len += pl;
-                free(piece);
-            }
-            rows[got++] = line;
-        }
-    }
-    if (got < n) {
-        th_err("only %d of %d changes of %s.%s arrived within %d ms", got, n, schema, table,
-               timeout_ms);
-        goto out;
-    }
-    rc = 0;
-out:
-    siphon_odbc_source.close(src);
-    th_odbc_config_free(cfg);
-    *out = rows;
-    *nout = got;
-    return rc;
-}
-
-/* ---- the tests' own entity ---- */
+/* ---- the tests' own entities ---- */
 
 int th_odbc_order_files(const char *dir, char **mdir, char **sdir)
 {
@@ -691,8 +453,8 @@ int th_odbc_order_files(const char *dir, char **mdir, char **sdir)
                               "key: [company, order_number]\n"
                               "fields:\n"
                               "  company: hdcomp\n"
-                              "  order_number: hdordn\n"
-                              "  customer_number: hdcust\n"
+                              "  order_number: {column: hdordn, transforms: [trim]}\n"
+                              "  customer_number: {column: hdcust, transforms: [trim]}\n"
                               "  order_date: hdodat\n"
                               "  total_amount: hdamt\n"
                               "  status: hdstat\n"
@@ -719,5 +481,458 @@ int th_odbc_order_files(const char *dir, char **mdir, char **sdir)
                 " ]}\n");
     free(m);
     free(sc);
+    return rc;
+}
+
+/* 1 when column is one of the key's columns ("co, no"). */
+static int th__in_key(const char *key, const char *column)
+{
+    size_t n = strlen(column);
+    for (const char *p = key; (p = strstr(p, column)) != NULL; p += n)
+        if ((p == key || p[-1] == ' ' || p[-1] == ',') && (p[n] == 0 || p[n] == ',' || p[n] == ' '))
+            return 1;
+    return 0;
+}
+
+int th_odbc_entity_files(const char *mdir, const char *sdir, const th_odbc_entity_t *x)
+{
+    char *mname = th_strf("%s.yaml", x->entity), *sname = th_strf("%s.v1.avsc", x->entity);
+    char *m = th_path(mdir, mname), *sc = th_path(sdir, sname);
+    const char *dot = strrchr(x->table, '.');
+    FILE *mf = fopen(m, "w"), *sf = fopen(sc, "w");
+    int rc = mf && sf ? 0 : th_err("could not write %s and %s: %s", m, sc, strerror(errno));
+    if (rc == 0) {
+        fprintf(mf, "# An ODBC test's table, mapped one to one\nentity: %s\nversion: 1\n"
+                    "source:\n  table: public.%s\nkey: [%s]\nfields:\n",
+                x->entity, dot ? dot + 1 : x->table, x->key);
+        fprintf(sf, "{\"type\": \"record\", \"name\": \"%s\", \"namespace\": \"siphon.it\",\n"
+                    " \"doc\": \"One field per column of an ODBC test's table.\",\n"
+                    " \"fields\": [\n",
+                x->entity);
+        for (int i = 0; i < x->ncols; i++) {
+            const th_odbc_col_t *c = &x->cols[i];
+            int key = th__in_key(x->key, c->column);
+            fprintf(mf, "  %s: %s\n", c->column, c->column);
+            fprintf(sf, "  {\"name\": \"%s\", \"type\": %s%s%s, \"doc\": \"Column %s.\"}%s\n",
+                    c->column, key ? "" : "[\"null\", ", c->avro,
+                    key ? "" : "], \"default\": null", c->column, i + 1 < x->ncols ? "," : "");
+        }
+        fprintf(sf, " ]}\n");
+    }
+    if ((mf && fclose(mf) != 0) || (sf && fclose(sf) != 0))
+        rc = th_err("could not write %s and %s", m, sc);
+    free(m);
+    free(sc);
+    free(mname);
+    free(sname);
+    return rc;
+}
+
+/* ---- the fixture ---- */
+
+th_odbc_fx_t *th_odbc_fx_new(const char *connstr, const char *order_table,
+                             const th_odbc_entity_t *const *x, int nx)
+{
+    th_odbc_fx_t *fx = calloc(1, sizeof(*fx));
+    if (!fx)
+        abort();
+    if (nx > TH_ODBC_MAX_ENTITIES || th_odbc_env() != 0 || !(fx->dir = th_tempdir()))
+        goto fail;
+    fx->connstr = strdup(connstr);
+    fx->yaml = th_path(fx->dir, "siphon.yaml");
+    fx->offsets = th_path(fx->dir, "offsets.json");
+    if (th_odbc_order_files(fx->dir, &fx->mdir, &fx->sdir) != 0 ||
+        !(fx->kafka = th_kafka_start(1)) ||
+        th_kafka_create_topic(fx->kafka, "it.odbc_order.v1", 4) != 0)
+        goto fail;
+    for (int i = 0; i < nx; i++) {
+        char *topic = th_strf("it.%s.v1", x[i]->entity);
+        int rc = th_odbc_entity_files(fx->mdir, fx->sdir, x[i]) == 0 &&
+                         th_kafka_create_topic(fx->kafka, topic, 1) == 0
+                     ? 0
+                     : -1;
+        free(topic);
+        if (rc != 0)
+            goto fail;
+    }
+    if (!(fx->dec = th_decoder_new(fx->mdir, fx->sdir)) ||
+        !(fx->cons = th_consumer_new(fx->kafka, "it.odbc_order.v1")) ||
+        !(fx->db = th_odbc_connect(connstr)))
+        goto fail;
+    th_odbc_conf_t *c = &fx->conf;
+    c->dsn = fx->connstr;
+    c->bootstraps = th_kafka_bootstraps(fx->kafka);
+    c->offsets_path = fx->offsets;
+    c->mappings_dir = fx->mdir;
+    c->schemas_dir = fx->sdir;
+    c->poll_interval_ms = 100;
+    c->max_rows_per_poll = 100;
+    c->safety_lag_ms = 1000;
+    c->reconcile_interval_s = 1;
+    c->reconcile_chunk = 1000;
+    c->flush_interval_ms = 100;
+    c->tables[c->ntables++] = (th_odbc_table_t){order_table, "timestamp", "hdupdt", NULL, NULL};
+    for (int i = 0; i < nx; i++) {
+        char *topic = th_strf("it.%s.v1", x[i]->entity);
+        fx->xcons[i] = th_consumer_new(fx->kafka, topic);
+        free(topic);
+        if (!fx->xcons[i])
+            goto fail;
+        fx->x[fx->nx++] = x[i];
+        c->tables[c->ntables++] = (th_odbc_table_t){x[i]->table, x[i]->mode,
+                                                    x[i]->timestamp_column,
+                                                    x[i]->incrementing_column, NULL};
+    }
+    return fx;
+fail:
+    th_odbc_fx_destroy(fx);
+    return NULL;
+}
+
+th_proc_t *th_odbc_fx_run(const th_odbc_fx_t *fx)
+{
+    return fx->nruns ? fx->runs[fx->nruns - 1] : NULL;
+}
+
+int th_odbc_fx_start(th_odbc_fx_t *fx)
+{
+    if (fx->nruns == TH_ODBC_MAX_RUNS)
+        return th_err("could not start siphon: %d runs already", fx->nruns);
+    if (th_odbc_yaml_write(fx->yaml, &fx->conf) != 0)
+        return -1;
+    char *name = th_strf("siphon-%d.log", fx->nruns + 1);
+    char *log = th_path(fx->dir, name);
+    th_proc_t *p = th_siphon_start(fx->yaml, log);
+    free(name);
+    free(log);
+    if (!p)
+        return -1;
+    fx->runs[fx->nruns++] = p;
+    if (!th_proc_wait_log(p, "odbc: polling ", 20000)) {
+        th_odbc_fx_dump_logs(fx);
+        return th_err("siphon run %d did not start polling within 20 s", fx->nruns);
+    }
+    return 0;
+}
+
+int th_odbc_fx_stop(th_odbc_fx_t *fx, int sig, int timeout_ms)
+{
+    th_proc_t *p = th_odbc_fx_run(fx);
+    if (!p)
+        return -1;
+    th_proc_signal(p, sig);
+    if (!th_proc_wait(p, timeout_ms)) {
+        th_proc_signal(p, SIGKILL);
+        th_proc_wait(p, 5000);
+        return -1;
+    }
+    return th_proc_exit_code(p);
+}
+
+void th_odbc_fx_dump_logs(th_odbc_fx_t *fx)
+{
+    if (!fx || fx->dumped)
+        return;
+    fx->dumped = 1;
+    for (int i = 0; i < fx->nruns; i++)
+        th_proc_dump_log(fx->runs[i], 40);
+}
+
+/* Does the event match: key field f1 = v1, f2 = v2 (any when f2 is NULL), op (any when 0)?
+ * Tombstones never match. */
+static int th__match(const th_event_t *ev, const char *f1, const char *v1, const char *f2,
+                     const char *v2, char op)
+{
+    char buf[256];
+    return ev->value && ev->key && (!op || ev->op == op) &&
+           strcmp(th_json_text(ev->key, f1, buf, sizeof(buf)), v1) == 0 &&
+           (!f2 || strcmp(th_json_text(ev->key, f2, buf, sizeof(buf)), v2) == 0);
+}
+
+static int th__count(const th_odbc_events_t *evs, const char *f1, const char *v1,
+                     const char *f2, const char *v2, char op, int from)
+{
+    int n = 0;
+    for (int i = from > 0 ? from : 0; i < evs->n; i++)
+        n += th__match(&evs->ev[i], f1, v1, f2, v2, op);
+    return n;
+}
+
+static const th_event_t *th__wait(th_odbc_fx_t *fx, th_consumer_t *c, th_odbc_events_t *evs,
+                                  const char *f1, const char *v1, const char *f2,
+                                  const char *v2, char op, int from, int timeout_ms)
+{
+    int64_t end = th_now_ms() + timeout_ms;
+    int seen = from > 0 ? from : 0;
+    for (;;) {
+        for (; seen < evs->n; seen++)
+            if (th__match(&evs->ev[seen], f1, v1, f2, v2, op))
+                return &evs->ev[seen];
+        int left = (int)(end - th_now_ms());
+        if (left <= 0)
+            return NULL;
+        if (th_odbc_events_poll(c, fx->dec, evs, evs->n + 1, left < 500 ? left : 500) < 0)
+            return NULL;
+    }
+}
+
+int th_odbc_fx_count(const th_odbc_fx_t *fx, const char *company, const char *ordn, char op,
+                     int from)
+{
+    return th__count(&fx->evs, "order_number", ordn, company ? "company" : NULL, company, op,
+                     from);
+}
+
+const th_event_t *th_odbc_fx_wait(th_odbc_fx_t *fx, const char *company, const char *ordn,
+                                  char op, int from, int timeout_ms)
+{
+    return th__wait(fx, fx->cons, &fx->evs, "order_number", ordn, company ? "company" : NULL,
+                    company, op, from, timeout_ms);
+}
+
+const th_event_t *th_odbc_fx_xwait(th_odbc_fx_t *fx, int xi, const char *f1, const char *v1,
+                                   const char *f2, const char *v2, char op, int from,
+                                   int timeout_ms)
+{
+    if (xi < 0 || xi >= fx->nx)
+        return NULL;
+    return th__wait(fx, fx->xcons[xi], &fx->xevs[xi], f1, v1, f2, v2, op, from, timeout_ms);
+}
+
+int th_odbc_fx_xcount(const th_odbc_fx_t *fx, int xi, const char *f1, const char *v1,
+                      const char *f2, const char *v2, char op, int from)
+{
+    return xi < 0 || xi >= fx->nx ? -1 : th__count(&fx->xevs[xi], f1, v1, f2, v2, op, from);
+}
+
+int th_odbc_fx_xexpect(const th_odbc_fx_t *fx, int xi, const th_event_t *ev,
+                       const char *const *want)
+{
+    const th_odbc_entity_t *x = fx->x[xi];
+    json_t *after = th_json_path(ev->value, "after");
+    char kbuf[128] = "?";
+    size_t kn = ev->key ? json_dumpb(ev->key, kbuf, sizeof(kbuf) - 1, JSON_COMPACT) : 0;
+    if (kn > 0 && kn < sizeof(kbuf))
+        kbuf[kn] = 0;
+    int rc = 0;
+    for (int c = 0; c < x->ncols; c++) {
+        json_t *v = after ? json_object_get(after, x->cols[c].column) : NULL;
+        const char *w = want[c];
+        char *text = !v ? strdup("<missing>")
+                     : json_is_string(v) ? strdup(json_string_value(v))
+                     : json_is_null(v)   ? strdup("null")
+                                         : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text || strcmp(text, w) != 0)
+            rc = th_err("%s %s, column %s (%s): got \"%.200s\"%s, expected \"%.200s\"%s",
+                        x->entity, kbuf,
+                        x->cols[c].column, x->cols[c].avro, text ? text : "?",
+                        text && strlen(text) > 200 ? "..." : "", w, strlen(w) > 200 ? "..." : "");
+        free(text);
+    }
+    return rc;
+}
+
+void th_odbc_fx_destroy(th_odbc_fx_t *fx)
+{
+    if (!fx)
+        return;
+    for (int i = 0; i < fx->nruns; i++)
+        th_proc_destroy(fx->runs[i]);
+    th_odbc_close(fx->db);
+    th_odbc_events_free(&fx->evs);
+    th_consumer_destroy(fx->cons);
+    for (int i = 0; i < fx->nx; i++) {
+        th_odbc_events_free(&fx->xevs[i]);
+        th_consumer_destroy(fx->xcons[i]);
+    }
+    th_decoder_destroy(fx->dec);
+    th_kafka_destroy(fx->kafka);
+    if (fx->dir)
+        th_tempdir_remove(fx->dir);
+    free(fx->dir);
+    free(fx->yaml);
+    free(fx->offsets);
+    free(fx->mdir);
+    free(fx->sdir);
+    free(fx->connstr);
+    free(fx);
+}
+
+/* ---- the shared change flow ---- */
+
+/* One field of an event's image as text ("null", "<missing>"). */
+static const char *th__field(const th_event_t *ev, const char *image, const char *field,
+                             char *buf, size_t size)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s.%s", image, field);
+    return th_json_text(ev->value, path, buf, size);
+}
+
+/* Check fields of an event: pairs of (path, expected text), NULL-terminated. 0 or -1. */
+static int th__expect(const th_event_t *ev, const char *what, ...)
+{
+    va_list ap;
+    int rc = 0;
+    va_start(ap, what);
+    for (const char *path = va_arg(ap, const char *); path; path = va_arg(ap, const char *)) {
+        const char *want = va_arg(ap, const char *);
+        char got[512];
+        th_json_text(ev->value, path, got, sizeof(got));
+        if (strcmp(got, want) != 0)
+            rc = th_err("%s: %s is \"%s\", expected \"%s\"", what, path, got, want);
+    }
+    va_end(ap);
+    return rc;
+}
+
+static const th_event_t *th__need(th_odbc_fx_t *fx, const char *company, const char *ordn,
+                                  char op, int from)
+{
+    const th_event_t *ev = th_odbc_fx_wait(fx, company, ordn, op, from, 20000);
+    if (!ev)
+        th_err("no '%c' event for order %s/%s within 20 s (%d events consumed)", op,
+               company ? company : "*", ordn, fx->evs.n);
+    return ev;
+}
+
+/* The late row L1: written by a transaction held open while B1 is written and delivered. */
+static int th__late_held(th_odbc_fx_t *fx, const th_odbc_flow_t *f, int mark)
+{
+    th_odbc_t *late = th_odbc_connect(fx->connstr);
+    int rc = late ? th_odbc_autocommit(late, 0) : -1;
+    if (rc == 0)
+        rc = th_odbc_exec(late, "INSERT INTO %s VALUES ('01', 'L1', 'C9', NULL, 1, 'O', NULL, %s)",
+                          f->table, f->now_sql);
+    th_sleep_ms(100);
+    if (rc == 0)
+        rc = th_odbc_exec(fx->db,
+                          "INSERT INTO %s VALUES ('01', 'B1', 'C8', NULL, 2, 'O', NULL, %s)",
+                          f->table, f->now_sql);
+    if (rc == 0 && !th__need(fx, "01", "B1", 'c', mark))
+        rc = -1;
+    if (rc == 0)
+        rc = th_odbc_commit(late);
+    th_odbc_close(late);
+    return rc;
+}
+
+/* The late row L1: a plain insert whose timestamp is earlier than B1's, delivered before. */
+static int th__late_earlier(th_odbc_fx_t *fx, const th_odbc_flow_t *f, int mark)
+{
+    if (th_odbc_exec(fx->db, "INSERT INTO %s VALUES ('01', 'B1', 'C8', NULL, 2, 'O', NULL, %s)",
+                     f->table, f->now_sql) != 0 ||
+        !th__need(fx, "01", "B1", 'c', mark))
+        return -1;
+    return th_odbc_exec(fx->db, "INSERT INTO %s VALUES ('01', 'L1', 'C9', NULL, 1, 'O', NULL, %s)",
+                        f->table, f->late_ts_sql);
+}
+
+int th_odbc_flow(th_odbc_fx_t *fx, const th_odbc_flow_t *f)
+{
+    const th_event_t *ev;
+    char buf[128];
+    /* new rows */
+    if (th_odbc_exec(fx->db, "INSERT INTO %s VALUES"
+                             " ('01', 'A1', 'C1', '2024-03-01', 12.34, 'O', NULL, %s),"
+                             " ('01', 'A2', 'C2', NULL, 0.5, 'O', '', %s),"
+                             " ('02', 'A1', 'C3', '2024-03-02', 100, 'C', 'caf\xc3\xa9', %s)",
+                     f->table, f->now_sql, f->now_sql, f->now_sql) != 0)
+        return -1;
+    if (!(ev = th__need(fx, "01", "A2", 'c', 0)) ||
+        th__expect(ev, "the create of 01/A2", "after.note", "", "after.order_date", "null",
+                   "after.total_amount", "0.50", "after.customer_number", "C2", "after.status",
+                   "O", NULL) != 0 ||
+        !(ev = th__need(fx, "01", "A1", 'c', 0)) ||
+        th__expect(ev, "the create of 01/A1", "after.company", "01", "after.customer_number",
+                   "C1", "after.order_date", "2024-03-01", "after.total_amount", "12.34",
+                   "after.note", "null", "source.table", "odbc_ord", NULL) != 0 ||
+        !(ev = th__need(fx, "02", "A1", 'c', 0)) ||
+        th__expect(ev, "the create of 02/A1", "after.customer_number", "C3", "after.note",
+                   "caf\xc3\xa9", "after.status", "C", "after.total_amount", "100.00", NULL) != 0)
+        return -1;
+    if (strncmp(th__field(ev, "after", "updated_at", buf, sizeof(buf)), "20", 2) != 0)
+        return th_err("the create of 02/A1 has updated_at \"%s\", not a timestamp", buf);
+    th_log("3 new rows (two share an order number: the key is composite) arrived as creates, "
+           "NULL, '' and UTF-8 text as written");
+
+    /* an update; the rows the re-read window reads again are not sent again */
+    int mark = fx->evs.n;
+    if (th_odbc_exec(fx->db, "UPDATE %s SET hdamt = 99.99, hdstat = 'H', hdupdt = %s"
+                             " WHERE hdcomp = '01' AND hdordn = 'A1'",
+                     f->table, f->now_sql) != 0 ||
+        !(ev = th__need(fx, "01", "A1", 'u', mark)) ||
+        th__expect(ev, "the update of 01/A1", "after.total_amount", "99.99", "after.status", "H",
+                   "after.customer_number", "C1", "before", "null", NULL) != 0)
+        return -1;
+    th_odbc_events_poll(fx->cons, fx->dec, &fx->evs, 0, 2 * fx->conf.safety_lag_ms + 500);
+    if (th_odbc_fx_count(fx, NULL, "A2", 0, mark) != 0 ||
+        th_odbc_fx_count(fx, "02", "A1", 0, mark) != 0 ||
+        th_odbc_fx_count(fx, "01", "A1", 0, mark) != 1)
+        return th_err("after the update of 01/A1: %d events for A2, %d for 02/A1, %d for 01/A1 "
+                      "(expected 0, 0, 1: rows re-read unchanged are not sent again)",
+                      th_odbc_fx_count(fx, NULL, "A2", 0, mark),
+                      th_odbc_fx_count(fx, "02", "A1", 0, mark),
+                      th_odbc_fx_count(fx, "01", "A1", 0, mark));
+    th_log("an updated row arrived as an update; rows re-read by the window were not sent again");
+
+    /* the row JDBC polling loses */
+    mark = fx->evs.n;
+    if ((f->late_ts_sql ? th__late_earlier(fx, f, mark) : th__late_held(fx, f, mark)) != 0)
+        return -1;
+    char *older = th_odbc_value(fx->db, "SELECT CASE WHEN (SELECT hdupdt FROM %s WHERE hdordn = 'L1')"
+                                        " < (SELECT hdupdt FROM %s WHERE hdordn = 'B1') THEN 'yes'"
+                                        " ELSE 'no' END",
+                                f->table, f->table);
+    int is_older = older && strcmp(older, "yes") == 0;
+    free(older);
+    if (!is_older)
+        return th_err("the late row's timestamp is not earlier than the delivered row B1's");
+    if (!(ev = th__need(fx, "01", "L1", 'c', mark)) ||
+        th__expect(ev, "the create of 01/L1", "after.customer_number", "C9", "after.total_amount",
+                   "1.00", NULL) != 0)
+        return -1;
+    th_log("a row %s with a timestamp earlier than a row already delivered arrived",
+           f->late_ts_sql ? "inserted" : "committed late");
+
+    /* a delete, found by reconciliation */
+    mark = fx->evs.n;
+    if (th_odbc_exec(fx->db, "DELETE FROM %s WHERE hdcomp = '02'", f->table) != 0 ||
+        !(ev = th__need(fx, "02", "A1", 'd', mark)) ||
+        th__expect(ev, "the delete of 02/A1", "before", "null", "after", "null", NULL) != 0)
+        return -1;
+    th_odbc_events_poll(fx->cons, fx->dec, &fx->evs, 0, 1500);
+    int tomb = 0, others = 0;
+    for (int i = mark; i < fx->evs.n; i++) {
+        if (!fx->evs.ev[i].value)
+            tomb++;
+        else if (fx->evs.ev[i].op != 'd')
+            others++;
+    }
+    if (th_odbc_fx_count(fx, "02", "A1", 'd', mark) != 1 || tomb != 1 || others != 0)
+        return th_err("after the delete of 02/A1: %d deletes, %d tombstones, %d other events "
+                      "(expected 1, 1, 0)",
+                      th_odbc_fx_count(fx, "02", "A1", 'd', mark), tomb, others);
+    th_log("a deleted row arrived as a delete of its (company, order number) key and a tombstone");
+    return 0;
+}
+
+int th_odbc_fx_expect_rows(th_odbc_fx_t *fx, int xi, const char *const *want, int nrows,
+                           int timeout_ms)
+{
+    int rc = 0;
+    int64_t end = th_now_ms() + timeout_ms;
+    for (int r = 0; r < nrows; r++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%d", r + 1);
+        int left = (int)(end - th_now_ms());
+        const th_event_t *ev =
+            th_odbc_fx_xwait(fx, xi, "id", id, NULL, NULL, 'c', 0, left > 0 ? left : 0);
+        if (!ev)
+            rc = th_err("no create of row id %s of %s within %d ms", id, fx->x[xi]->entity,
+                        timeout_ms);
+        else if (th_odbc_fx_xexpect(fx, xi, ev, want + (size_t)r * (size_t)fx->x[xi]->ncols) != 0)
+            rc = -1;
+    }
     return rc;
 }

@@ -6,8 +6,8 @@
  *
  * A writer thread commits into odbc_ord on its own ODBC connection: new orders (version 1),
  * updates of existing ones (hdamt = the next version, hdupdt = the database's now) and a few
- * deletes; it records every committed version. The pipeline runs in a child process (this test
- * binary re-executed) and is SIGKILLed at random instants three times, then restarted from its
+ * deletes; it records every committed version. `siphon run --config siphon.yaml` (an ODBC source,
+ * the Kafka sink) is SIGKILLed at random instants three times, each time restarted from its
  * offsets file and key set. When the writer has stopped, every order's final state must
  * arrive: its last committed version, or a delete (an order inserted and deleted between two
  * polls was never seen: nothing is owed for it); per order, the versions arrive in commit order
@@ -88,14 +88,8 @@ static void *writer_main(void *arg)
 typedef struct st {
     th_pg_t *pg;
     th_my_t *my;
-    th_kafka_t *kafka;
-    th_decoder_t *dec;
-    th_consumer_t *cons;
-    th_odbc_events_t evs;
-    char *dir, *connstr, *offsets, *mdir, *sdir, *confp, *db;
-    th_odbc_conf_t conf;
-    th_proc_t *runs[8];
-    int nruns;
+    char *dir, *db;
+    th_odbc_fx_t *fx;
     writer_t w;
 } st_t;
 
@@ -103,32 +97,17 @@ typedef struct st {
     "(hdcomp char(2) NOT NULL, hdordn char(10) NOT NULL, hdcust char(8) NOT NULL, hdodat date," \
     " hdamt numeric(12,2) NOT NULL DEFAULT 0, hdstat char(1) NOT NULL DEFAULT 'O', hdnote text,"
 
-/* The database of one driver with an empty odbc_ord; the rest is the same for all three. */
-static int setup_common(st_t *st, const char *table)
+/* The database of one driver holds an empty odbc_ord; the rest is the same for all three. */
+static int setup_common(st_t *st, const char *connstr, const char *table)
 {
-    st->offsets = th_path(st->dir, "offsets.json");
-    st->confp = th_path(st->dir, "run.conf");
-    if (th_odbc_order_files(st->dir, &st->mdir, &st->sdir) != 0 ||
-        !(st->kafka = th_kafka_start(1)) ||
-        th_kafka_create_topic(st->kafka, "it.odbc_order.v1", 4) != 0 ||
-        !(st->dec = th_decoder_new(st->mdir, st->sdir)) ||
-        !(st->cons = th_consumer_new(st->kafka, "it.odbc_order.v1")))
+    if (!(st->fx = th_odbc_fx_new(connstr, table, NULL, 0)))
         return -1;
-    th_odbc_conf_t *c = &st->conf;
-    c->dsn = st->connstr;
-    c->bootstraps = th_kafka_bootstraps(st->kafka);
-    c->offsets_path = st->offsets;
-    c->mappings_dir = st->mdir;
-    c->schemas_dir = st->sdir;
-    c->poll_interval_ms = 50;
-    c->max_rows_per_poll = 50;
-    c->safety_lag_ms = 500;
-    c->reconcile_interval_s = 1;
-    c->reconcile_chunk = 100;
-    c->flush_interval_ms = 100;
-    c->tables[0] = (th_odbc_table_t){table, "timestamp", "hdupdt", NULL, NULL};
-    c->ntables = 1;
-    st->w.connstr = st->connstr;
+    /* faster than the fixture's defaults: more polls between two kills */
+    st->fx->conf.poll_interval_ms = 50;
+    st->fx->conf.max_rows_per_poll = 50;
+    st->fx->conf.safety_lag_ms = 500;
+    st->fx->conf.reconcile_chunk = 100;
+    st->w.connstr = st->fx->connstr;
     st->w.seed = th_seed();
     return 0;
 }
@@ -137,27 +116,31 @@ static int setup_pg(void **state)
 {
     st_t *st = calloc(1, sizeof(*st));
     *state = st;
-    if (!(st->dir = th_tempdir()) || th_odbc_env() != 0 || !(st->pg = th_pg_start()) ||
+    if (th_odbc_env() != 0 || !(st->pg = th_pg_start()) ||
         th_pg_exec(st->pg, "CREATE TABLE public.odbc_ord " DDL_COLS
                            " hdupdt timestamptz, PRIMARY KEY (hdcomp, hdordn))") != 0)
         return -1;
-    st->connstr = th_odbc_pg_connstr(st->pg);
+    char *connstr = th_odbc_pg_connstr(st->pg);
     st->w.now_sql = "now()";
-    return setup_common(st, "public.odbc_ord");
+    int rc = setup_common(st, connstr, "public.odbc_ord");
+    free(connstr);
+    return rc;
 }
 
 static int setup_my(void **state)
 {
     st_t *st = calloc(1, sizeof(*st));
     *state = st;
-    if (!(st->dir = th_tempdir()) || th_odbc_env() != 0 || !(st->my = th_my_start(NULL)) ||
+    if (th_odbc_env() != 0 || !(st->my = th_my_start(NULL)) ||
         th_my_exec(st->my, "CREATE DATABASE public; CREATE TABLE public.odbc_ord " DDL_COLS
                            " hdupdt timestamp(6) NULL, PRIMARY KEY (hdcomp, hdordn))"
                            " ENGINE=InnoDB") != 0)
         return -1;
-    st->connstr = th_odbc_my_connstr(st->my, "public");
+    char *connstr = th_odbc_my_connstr(st->my, "public");
     st->w.now_sql = "NOW(6)";
-    return setup_common(st, "public.odbc_ord");
+    int rc = setup_common(st, connstr, "public.odbc_ord");
+    free(connstr);
+    return rc;
 }
 
 static int setup_lite(void **state)
@@ -168,17 +151,18 @@ static int setup_lite(void **state)
         return -1;
     st->db = th_path(st->dir, "erp.db");
     char *cs = th_odbc_sqlite_connstr(st->db);
-    st->connstr = th_strf("%s;Timeout=10000", cs);
+    char *connstr = th_strf("%s;Timeout=10000", cs);
     free(cs);
-    th_odbc_t *c = th_odbc_connect(st->connstr);
+    th_odbc_t *c = th_odbc_connect(connstr);
     int rc = c ? th_odbc_exec(c, "CREATE TABLE odbc_ord " DDL_COLS
                                  " hdupdt timestamp, PRIMARY KEY (hdcomp, hdordn))")
                : -1;
     th_odbc_close(c);
-    if (rc != 0)
-        return -1;
     st->w.now_sql = "strftime('%Y-%m-%d %H:%M:%f', 'now')"; /* through %s: one % */
-    return setup_common(st, "odbc_ord");
+    if (rc == 0)
+        rc = setup_common(st, connstr, "odbc_ord");
+    free(connstr);
+    return rc;
 }
 
 static int teardown(void **state)
@@ -187,19 +171,9 @@ static int teardown(void **state)
     st->w.stop = 1;
     if (st->w.thr)
         pthread_join(st->w.thr, NULL);
-    for (int i = 0; i < st->nruns; i++)
-        th_proc_destroy(st->runs[i]);
-    th_odbc_events_free(&st->evs);
-    th_consumer_destroy(st->cons);
-    th_decoder_destroy(st->dec);
-    th_kafka_destroy(st->kafka);
+    th_odbc_fx_destroy(st->fx);
     th_pg_destroy(st->pg);
     th_my_destroy(st->my);
-    free(st->connstr);
-    free(st->offsets);
-    free(st->confp);
-    free(st->mdir);
-    free(st->sdir);
     free(st->db);
     if (st->dir)
         th_tempdir_remove(st->dir);
@@ -208,31 +182,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void dump_runs(st_t *st)
-{
-    for (int i = 0; i < st->nruns; i++)
-        th_proc_dump_log(st->runs[i], 40);
-}
-
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            th_err("%s:%d: check failed: %s", __FILE__, __LINE__, #cond);                    \
-            dump_runs(st);                                                                   \
-            fail_msg(__VA_ARGS__);                                                           \
-        }                                                                                    \
-    } while (0)
-
-static void start_run(st_t *st)
-{
-    char *name = th_strf("run-%d.log", st->nruns + 1);
-    char *log = th_path(st->dir, name);
-    th_proc_t *p = th_odbc_child_start(&st->conf, st->confp, log);
-    free(log);
-    free(name);
-    CHECK(p != NULL, "could not start run %d", st->nruns + 1);
-    st->runs[st->nruns++] = p;
-}
+#define CHECK(cond, ...) TH_ODBC_CHECK(st->fx, cond, __VA_ARGS__)
 
 /* Per key, what arrived: versions in arrival order must not go back; the final state. */
 typedef struct seen {
@@ -247,8 +197,8 @@ static int check_all(st_t *st, seen_t *seen, char *why, size_t size)
     char buf[64];
     for (int k = 0; k < NKEYS; k++)
         seen[k] = (seen_t){-1, 0, 0, 0};
-    for (int i = 0; i < st->evs.n; i++) {
-        const th_event_t *ev = &st->evs.ev[i];
+    for (int i = 0; i < st->fx->evs.n; i++) {
+        const th_event_t *ev = &st->fx->evs.ev[i];
         int k;
         if (!ev->value || !ev->key ||
             sscanf(th_json_text(ev->key, "order_number", buf, sizeof(buf)), "K%d", &k) != 1 ||
@@ -304,26 +254,28 @@ static int complete(const st_t *st, const seen_t *seen, char *why, size_t size)
 static void test_sigkill_restart(void **state)
 {
     st_t *st = *state;
+    th_odbc_fx_t *fx = st->fx;
     const char *driver = st->pg ? "psqlODBC" : st->my ? "MariaDB Connector/ODBC" : "sqliteodbc";
     static seen_t seen[NKEYS];
     char why[256];
     assert_int_equal(pthread_create(&st->w.thr, NULL, writer_main, &st->w), 0);
-    start_run(st);
+    CHECK(th_odbc_fx_start(fx) == 0, "siphon did not start");
     unsigned seed = th_seed();
-    th_sleep_ms(300);
     CHECK(!st->w.failed, "the writer failed (see above)");
     for (int kill = 0; kill < 3; kill++) {
-        int wait = 1200 + (int)(rand_r(&seed) % 1500);
-        th_odbc_events_poll(st->cons, st->dec, &st->evs, 0, wait);
-        CHECK(th_proc_running(st->runs[st->nruns - 1]), "run %d exited by itself", st->nruns);
+        int wait = 1000 + (int)(rand_r(&seed) % 1200);
+        th_odbc_events_poll(fx->cons, fx->dec, &fx->evs, 0, wait);
+        th_proc_t *run = th_odbc_fx_run(fx);
+        CHECK(th_proc_running(run), "siphon run %d exited by itself", fx->nruns);
         CHECK(check_all(st, seen, why, sizeof(why)) == 0, "%s", why);
-        th_proc_signal(st->runs[st->nruns - 1], SIGKILL);
-        th_proc_wait(st->runs[st->nruns - 1], 5000);
-        th_log("run %d SIGKILLed after %d ms (%d events so far, %ld transactions written)",
-               st->nruns, wait, st->evs.n, st->w.txns);
-        start_run(st);
+        th_proc_signal(run, SIGKILL);
+        CHECK(th_proc_wait(run, 5000) && th_proc_exit_code(run) == 128 + SIGKILL,
+              "siphon run %d did not die of SIGKILL", fx->nruns);
+        th_log("siphon run %d SIGKILLed after %d ms (%d events so far, %ld transactions written)",
+               fx->nruns, wait, fx->evs.n, st->w.txns);
+        CHECK(th_odbc_fx_start(fx) == 0, "siphon did not start again");
     }
-    th_odbc_events_poll(st->cons, st->dec, &st->evs, 0, 1000);
+    th_odbc_events_poll(fx->cons, fx->dec, &fx->evs, 0, 1000);
     st->w.stop = 1;
     pthread_join(st->w.thr, NULL);
     st->w.thr = 0;
@@ -333,26 +285,23 @@ static void test_sigkill_restart(void **state)
     int64_t end = th_now_ms() + 30000;
     int done = 0;
     while (!done && th_now_ms() < end) {
-        th_odbc_events_poll(st->cons, st->dec, &st->evs, 0, 500);
+        th_odbc_events_poll(fx->cons, fx->dec, &fx->evs, 0, 500);
         CHECK(check_all(st, seen, why, sizeof(why)) == 0, "%s", why);
         done = complete(st, seen, why, sizeof(why));
     }
     CHECK(done, "after 30 s: %s", why);
-    int dups = 0;
+    int events = 0;
     for (int k = 0; k < NKEYS; k++)
-        dups += seen[k].events;
-    th_log("%s: every order's final state arrived after 3 SIGKILLs: %d orders, %d events for "
-           "%ld transactions",
-           driver, st->w.inserted, dups, st->w.txns);
-    th_proc_signal(st->runs[st->nruns - 1], SIGTERM);
-    CHECK(th_proc_wait(st->runs[st->nruns - 1], 20000), "the last run did not stop on SIGTERM");
-    CHECK(th_proc_exit_code(st->runs[st->nruns - 1]) == 0, "the last run exited with %d",
-          th_proc_exit_code(st->runs[st->nruns - 1]));
+        events += seen[k].events;
+    th_log("%s: every order's final state arrived after 3 SIGKILLs of siphon: %d orders, %d "
+           "events for %ld transactions",
+           driver, st->w.inserted, events, st->w.txns);
+    int code = th_odbc_fx_stop(fx, SIGTERM, 20000);
+    CHECK(code == 0, "the last run exited with %d on SIGTERM", code);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
-    th_odbc_child_main(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sigkill_restart, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_restart, setup_my, teardown),

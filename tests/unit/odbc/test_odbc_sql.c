@@ -139,6 +139,9 @@ static void test_other_queries(void **state)
     int pk[] = {0, 1, 2};
     check(ODBC_Q_BY_KEY, &s, &d,
           "SELECT \"id\" FROM erp.t WHERE `co` = ? AND `no` = ? AND `ln` = ?", 3, pk);
+    /* siphon preview's sample: every column, key order, the page as its limit, no marker */
+    check(ODBC_Q_SAMPLE, &s, &d, "SELECT \"id\" FROM erp.t ORDER BY `co`, `no`, `ln` LIMIT 10", 0,
+          NULL);
     /* a timestamp-less spec has no FIRST_BASE */
     odbc_query_t q;
     assert_int_equal(siphon_odbc__query_build(&q, ODBC_Q_FIRST_BASE, &s, &d), SIPHON_EINVAL);
@@ -161,6 +164,8 @@ static void test_other_queries(void **state)
     siphon_odbc__dialect(&d, "Microsoft SQL Server", "\"");
     check(ODBC_Q_BY_KEY, &s, &d,
           "SELECT \"id\" FROM erp.t WHERE `co` = ? AND `no` = ? AND `ln` = ?", 3, pk);
+    check(ODBC_Q_SAMPLE, &s, &d, "SELECT TOP 10 \"id\" FROM erp.t ORDER BY `co`, `no`, `ln`", 0,
+          NULL);
 }
 
 int odbc_sql_tests(void)
