@@ -5,7 +5,7 @@
  * Kafka: a librdkafka consumer assigned every partition of the topic (no group, nothing
  * committed), or a member of a consumer group with --group. Each message's key and value are
  * single-object encoded: the fingerprint after C3 01 picks the stream among the config's
- * mappings, whose schemas decode it (logical types rendered: decimals "12.50", dates, ISO
+ * mappings, whose schemas decode it (or in the Confluent wire format: see decode_part()) (logical types rendered: decimals "12.50", dates, ISO
  * timestamps). Files: each record carries key and event and the file header its schemas, so no
  * config is needed (siphon_file_reader_*).
  *
@@ -181,38 +181,103 @@ static const siphon_mapping_t *find_stream(const tail_t *t, uint64_t fp, int is_
     return NULL;
 }
 
-/* Decode a key or value into *out (caller frees); on failure *why says what went wrong. */
-static int decode_part(const tail_t *t, const void *p, size_t len, int is_key, char **out,
-                       char *why, size_t whysize)
+/* The stream whose topic is `topic` (<topic_prefix>.<entity>.v<major>), or NULL. */
+static const siphon_mapping_t *find_topic_stream(const tail_t *t, const char *topic)
 {
-    const uint8_t *b = p;
-    *out = NULL;
-    if (len < SIPHON_AVRO_SOE_HEADER_LEN || b[0] != 0xC3 || b[1] != 0x01) {
-        snprintf(why, whysize, "the %s is not Avro single-object encoded", is_key ? "key" : "value");
-        return -1;
+    const char *prefix = t->cfg ? t->cfg->sink.topic_prefix : NULL;
+    char name[512];
+    for (int i = 0; topic && t->ms && i < siphon_mapset_count(t->ms); i++) {
+        const siphon_mapping_t *map = siphon_mapset_get(t->ms, i);
+        snprintf(name, sizeof(name), "%s%s%s.v%d", prefix ? prefix : "",
+                 prefix && *prefix ? "." : "", siphon_mapping_entity(map),
+                 siphon_mapping_major(map));
+        if (strcmp(name, topic) == 0)
+            return map;
     }
+    return NULL;
+}
+
+/* Decode a key or value into *out (caller frees); on failure *why says what went wrong.
+ * Single-object encoded parts name their schema by fingerprint. Confluent-framed ones
+ * (sink.format: confluent) name it by a registry id: the value's schema is the one its
+ * siphon.schema_fingerprint header names (value_fp, 0 when absent), the key's is the key schema
+ * of the topic's stream; the part is re-framed and decoded like a single-object one, so no
+ * registry is needed. */
+static int decode_part(const tail_t *t, const char *topic, const void *p, size_t len,
+                       int is_key, uint64_t value_fp, char **out, char *why, size_t whysize)
+{
+    const siphon_mapping_t *map = NULL;
+    siphon_buf_t soe = {0};
     uint64_t fp = 0;
-    for (int i = 0; i < 8; i++)
-        fp |= (uint64_t)b[2 + i] << (8 * i);
-    const siphon_mapping_t *map = find_stream(t, fp, is_key);
-    if (!map) {
+    int rc = -1;
+    *out = NULL;
+    if (siphon_avro_confluent_id(p, len, NULL)) {
+        if (!is_key && value_fp)
+            map = find_stream(t, value_fp, 0);
+        if (!map)
+            map = find_topic_stream(t, topic);
+        if (!map) {
+            snprintf(why, whysize,
+                     "the %s is in the Confluent wire format and no mapping of %s publishes "
+                     "topic %s (is this the config that produced the topic?)",
+                     is_key ? "key" : "value", t->config_path, topic ? topic : "?");
+            return -1;
+        }
+        siphon_avro_stream_t *st = siphon_mapping_stream(map);
+        fp = is_key ? siphon_avro_stream_key_fingerprint(st)
+                    : siphon_avro_stream_value_fingerprint(st);
+        if (siphon_avro_confluent_to_soe(&soe, p, len, fp) < 0) {
+            snprintf(why, whysize, "out of memory");
+            return -1;
+        }
+        p = soe.data;
+        len = soe.len;
+    } else if (!siphon_avro_soe_fingerprint(p, len, &fp)) {
+        snprintf(why, whysize,
+                 "the %s is neither Avro single-object encoded nor in the Confluent wire format",
+                 is_key ? "key" : "value");
+        return -1;
+    } else if (!(map = find_stream(t, fp, is_key))) {
         snprintf(why, whysize,
                  "no mapping of %s has a %s schema with fingerprint %016" PRIx64
                  " (is this the config that produced the topic?)",
                  t->config_path, is_key ? "key" : "value", fp);
         return -1;
     }
-    return siphon_avro_stream_decode_json(out, siphon_mapping_stream(map), is_key, p, len, why,
-                                          whysize) < 0 ? -1 : 0;
+    rc = siphon_avro_stream_decode_json(out, siphon_mapping_stream(map), is_key, p, len, why,
+                                        whysize) < 0 ? -1 : 0;
+    siphon_buf_free(&soe);
+    return rc;
+}
+
+/* The value's siphon.schema_fingerprint header (16 hex digits), or 0. */
+static uint64_t header_fingerprint(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *v = NULL;
+    size_t n = 0;
+    char hex[17];
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, "siphon.schema_fingerprint", &v, &n) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        n != 16)
+        return 0;
+    memcpy(hex, v, 16);
+    hex[16] = '\0';
+    return strtoull(hex, NULL, 16);
 }
 
 static int print_kafka_message(tail_t *t, const rd_kafka_message_t *m)
 {
     char why[512] = "", *key = NULL, *ev = NULL;
     int bad = 0;
-    if (m->key && decode_part(t, m->key, m->key_len, 1, &key, why, sizeof(why)) < 0)
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    uint64_t vfp = header_fingerprint(m);
+    if (m->key &&
+        decode_part(t, topic, m->key, m->key_len, 1, 0, &key, why, sizeof(why)) < 0)
         bad = 1;
-    if (!bad && m->payload && decode_part(t, m->payload, m->len, 0, &ev, why, sizeof(why)) < 0)
+    if (!bad && m->payload &&
+        decode_part(t, topic, m->payload, m->len, 0, vfp, &ev, why, sizeof(why)) < 0)
         bad = 1;
     int rc = 0;
     if (key_matches(t, key) || (bad && !t->key)) {
