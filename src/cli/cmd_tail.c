@@ -5,8 +5,9 @@
  * Kafka: a librdkafka consumer assigned every partition of the topic (no group, nothing
  * committed), or a member of a consumer group with --group. Each message's key and value are
  * single-object encoded: the fingerprint after C3 01 picks the stream among the config's
- * mappings, whose schemas decode it (or in the Confluent wire format: see decode_part()) (logical types rendered: decimals "12.50", dates, ISO
- * timestamps). Files: each record carries key and event and the file header its schemas, so no
+ * mappings, whose schemas decode it (logical types rendered: decimals "12.50", dates, ISO
+ * timestamps); Confluent-framed ones are decoded with the same schemas (decode_part()). Files:
+ * each record carries key and event and the file header its schemas, so no
  * config is needed (siphon_file_reader_*).
  *
  * Output, compact and in a fixed field order so that grep and jq both work:
