@@ -191,6 +191,18 @@ static const entity_t entities[] = {
      " CASE WHEN hdchgd = 0 THEN NULL ELSE o_utc(o_ymd(hdchgd), hdchgt) END AS updated_at"
      " FROM oehdr WHERE hdcomp <> '99' AND hddoct = 'SO'"
      " AND hdordn NOT IN ('0000199001', '0000199002')"},
+    {"quote", "company,quote_number",
+     "SELECT hdcomp || '|' || o_nz(trim(hdordn)), hdcomp AS company,"
+     " o_nz(trim(hdordn)) AS quote_number, o_nz(trim(hdcust)) AS customer_number,"
+     " o_d(o_ymd(hdodat)) AS quote_date,"
+     " CASE WHEN hdrqdt = 0 THEN NULL ELSE o_d(o_ymd(hdrqdt)) END AS valid_until,"
+     " o_dec(hdamt, 2) AS total_amount, upper(trim(hdcurr)) AS currency,"
+     " CASE hdstat WHEN 'O' THEN 'OPEN' WHEN 'H' THEN 'ON_HOLD' WHEN 'X' THEN 'DECLINED'"
+     "  ELSE 'ACCEPTED' END AS status,"
+     " nullif(trim(hdslsp), '') AS salesperson, o_u8(nullif(trim(hdnote), '')) AS note,"
+     " o_utc(o_ymd(hdcrdt), hdcrtm) AS created_at,"
+     " CASE WHEN hdchgd = 0 THEN NULL ELSE o_utc(o_ymd(hdchgd), hdchgt) END AS updated_at"
+     " FROM oehdr WHERE hdcomp <> '99' AND hddoct = 'QT'"},
     {"sales_order_line", "company,order_number,line_number",
      "SELECT olcomp || '|' || o_nz(trim(olordn)) || '|' || olline, olcomp AS company,"
      " o_nz(trim(olordn)) AS order_number, olline::text AS line_number,"

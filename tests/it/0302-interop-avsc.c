@@ -29,9 +29,9 @@
 #include "mapping/mapping.h"
 
 #define PII_KEY "it-0302-pii-secret"
-#define NENT 8
+#define NENT 9
 static const char *const entities[NENT] = {"customer", "inventory_position", "invoice",
-                                           "product", "return", "sales_order",
+                                           "product", "quote", "return", "sales_order",
                                            "sales_order_line", "shipment"};
 #define NTOPIC (NENT + 2) /* + _dlq, _transactions */
 
