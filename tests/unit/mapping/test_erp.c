@@ -100,12 +100,12 @@ void tm_test_erp_sample(void **state)
     (void)state;
     siphon_mapset_t *ms = load_shipped();
     static const char *const entities[] = {"customer", "inventory_position", "invoice",
-                                           "product",  "return",             "sales_order",
-                                           "sales_order_line", "shipment"};
-    static const char *const tables[] = {"arcust", "icbal", "arinv", "icitem",
+                                           "product",  "quote",              "return",
+                                           "sales_order", "sales_order_line", "shipment"};
+    static const char *const tables[] = {"arcust", "icbal", "arinv",  "icitem", "oehdr",
                                          "rmhdr",  "oehdr", "oeline", "shhdr"};
-    assert_int_equal(siphon_mapset_count(ms), 8);
-    for (int i = 0; i < 8; i++) {
+    assert_int_equal(siphon_mapset_count(ms), 9);
+    for (int i = 0; i < 9; i++) {
         const siphon_mapping_t *map = siphon_mapset_get(ms, i);
         assert_string_equal(siphon_mapping_entity(map), entities[i]);
         assert_string_equal(siphon_mapping_source_table(map), tables[i]);
@@ -118,7 +118,7 @@ void tm_test_erp_sample(void **state)
             assert_true(map->fields[f].mapped);          /* and produced */
         }
     }
-    const siphon_mapping_t *so = siphon_mapset_get(ms, 5);
+    const siphon_mapping_t *so = siphon_mapset_get(ms, 6);
     assert_int_equal(so->nfields, 14);
 
     char errbuf[2048];
@@ -160,11 +160,15 @@ void tm_test_erp_sample(void **state)
     free(json);
     siphon_buf_free(&vb);
 
-    /* the filter: a quote, and the training company, give nothing */
-    header_row(vals, "01", "QT", 20240131, "O");
+    /* the filters: a quote is the quote entity's only (one table, two entities), and the
+     * training company gives nothing */
+    header_row(vals, "01", "QT", 20240131, "X");
     g.calls = 0;
     assert_int_equal(siphon_mapset_apply(ms, &chg, errbuf, sizeof(errbuf), got_cb, &g), 0);
-    assert_int_equal(g.calls, 0);
+    assert_int_equal(g.calls, 1);
+    assert_null(g.last.error);
+    assert_string_equal(siphon_mapping_entity(g.last.map), "quote");
+    g.calls = 0;
     header_row(vals, "99", "SO", 20260231, "Z");
     assert_int_equal(siphon_mapset_apply(ms, &chg, errbuf, sizeof(errbuf), got_cb, &g), 0);
     assert_int_equal(g.calls, 0);
