@@ -506,6 +506,7 @@ static int mysql_gtid_start(siphon_source_t *src, const my_gtidset_t *have, char
     }
     int k = siphon_my__choose_start_file(prev, n, have);
     if (k < 0) {
+        src->last_errno = ER_MASTER_FATAL_ERROR_READING_BINLOG; /* as the server would say */
         char need[512];
         siphon_my__gtid_format(&prev[0], need, sizeof(need));
         rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,

@@ -54,6 +54,28 @@ int64_t siphon_my__now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct timespec siphon_my__abs_after(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+void siphon_my__cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 /* ---- batches ---- */
 
 void siphon_my__batch_init(my_batch_t *b)
@@ -77,7 +99,7 @@ void siphon_my__batch_destroy(my_batch_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-static siphon_change_t *batch_add(my_batch_t *b)
+siphon_change_t *siphon_my__batch_add(my_batch_t *b)
 {
     if (b->n == b->cap) {
         int cap = b->cap ? b->cap * 2 : 256;
@@ -90,6 +112,14 @@ static siphon_change_t *batch_add(my_batch_t *b)
     siphon_change_t *c = &b->recs[b->n++];
     memset(c, 0, sizeof(*c));
     return c;
+}
+
+/* DECIMAL(p,s) as a column's typmod in PostgreSQL's numeric form, ((p << 16) | s) + 4, which
+ * is how the mapping module tells whole-number decimals (scale 0) from others; -1 for other
+ * types. */
+static int32_t decimal_typmod(const my_col_t *c)
+{
+    return c->type == MYT_NEWDECIMAL ? (int32_t)((((uint32_t)c->prec << 16) | c->scale) + 4) : -1;
 }
 
 /* ---- a bounded reader over an event body ---- */
@@ -877,7 +907,7 @@ static int rel_from_map(my_stream_t *st, const char *db, size_t dblen, const cha
         }
         r->cols[i].cs = MY_CS_UNKNOWN;
         r->rel.cols[i].is_key = 1; /* binlog_row_image=FULL: the before image is whole */
-        r->rel.cols[i].typmod = -1;
+        r->rel.cols[i].typmod = decimal_typmod(&r->cols[i]);
     }
     if ((rc = parse_optmeta(opt, &m, ncols)) != 0) {
         if (rc != SIPHON_ENOMEM)
@@ -1027,7 +1057,7 @@ int siphon_my__stream_rel_from_def(my_stream_t *st, const char *db, const char *
             break;
         }
         r->rel.cols[i].is_key = 1;
-        r->rel.cols[i].typmod = -1;
+        r->rel.cols[i].typmod = decimal_typmod(c);
         if (!(r->rel.cols[i].name = strdup(td->names[i]))) {
             rc = SIPHON_ENOMEM;
             goto fail;
@@ -1123,7 +1153,7 @@ static int emit_begin(my_stream_t *st)
     if (st->group_began)
         return 0;
     const char *pos = group_pos_text(st);
-    siphon_change_t *c = pos ? batch_add(st->batch) : NULL;
+    siphon_change_t *c = pos ? siphon_my__batch_add(st->batch) : NULL;
     if (!c)
         return SIPHON_ENOMEM;
     c->kind = SIPHON_REC_BEGIN;
@@ -1173,7 +1203,7 @@ static int end_group(my_stream_t *st)
     siphon_change_t *c;
     if (!st->group_began && b->n > 0 && b->recs[b->n - 1].kind == SIPHON_REC_POSITION)
         c = &b->recs[b->n - 1]; /* consecutive filtered-out groups: keep only the last */
-    else if (!(c = batch_add(b)))
+    else if (!(c = siphon_my__batch_add(b)))
         return SIPHON_ENOMEM;
     char *s = siphon_arena_strndup(&b->arena, text, strlen(text));
     if (!s) {
@@ -1219,7 +1249,7 @@ static void start_group(my_stream_t *st, uint32_t ts, uint32_t log_pos, uint32_t
 static int abandon_group(my_stream_t *st, const char *why)
 {
     if (st->in_group && st->group_began) {
-        siphon_change_t *c = batch_add(st->batch);
+        siphon_change_t *c = siphon_my__batch_add(st->batch);
         if (!c)
             return SIPHON_ENOMEM;
         c->kind = SIPHON_REC_RESET;
@@ -1238,7 +1268,7 @@ int siphon_my__stream_disconnected(my_stream_t *st)
 {
     int rc = 0;
     if (st->in_group && st->group_began) {
-        siphon_change_t *c = batch_add(st->batch);
+        siphon_change_t *c = siphon_my__batch_add(st->batch);
         if (!c)
             rc = SIPHON_ENOMEM;
         else
@@ -1423,7 +1453,7 @@ static int ev_rows(my_stream_t *st, uint8_t type, const uint8_t *body0, size_t n
             goto fail;
         if (kind != 2 && (rc = decode_image(st, rel, present2, &r, &after, errbuf, errsize)) < 0)
             goto fail;
-        siphon_change_t *c = batch_add(st->batch);
+        siphon_change_t *c = siphon_my__batch_add(st->batch);
         if (!c) {
             rc = SIPHON_ENOMEM;
             goto fail;
@@ -1567,7 +1597,7 @@ static int emit_truncate(my_stream_t *st, const char *db, const char *tb)
     if (rc < 0)
         return rc;
     const char *pos = group_pos_text(st);
-    siphon_change_t *c = pos ? batch_add(st->batch) : NULL;
+    siphon_change_t *c = pos ? siphon_my__batch_add(st->batch) : NULL;
     if (!c)
         return SIPHON_ENOMEM;
     c->kind = SIPHON_REC_CHANGE;

@@ -15,6 +15,10 @@
  *                 the binlog does not name columns, the start position
  *   my_source.c   the siphon_source_ops_t table: the reader thread (libmariadb's replication
  *                 API), reconnection with backoff, heartbeats, batches handed to next()
+ *   my_snapshot.c the initial snapshot: consistent-snapshot transactions at a known binlog
+ *                 position, key-ordered chunks read by worker threads, resumable progress
+ *   my_sample.c   the catalog-only source (validate, preview) and the text -> value decoding
+ *                 the snapshot shares
  *
  * Positions (the rule to remember). A transaction's BEGIN position is its own GTID
  * ("0-1-42" on MariaDB, "3e11fa47-...:42" on MySQL; "binlog.000003:1234", the offset of its
@@ -29,6 +33,7 @@
 
 #include <iconv.h>
 #include <pthread.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -349,6 +354,8 @@ typedef struct my_batch {
 } my_batch_t;
 
 void siphon_my__batch_init(my_batch_t *b);
+/* A new zeroed record at the end of b (its recs grow), or NULL when out of memory. */
+siphon_change_t *siphon_my__batch_add(my_batch_t *b);
 void siphon_my__batch_reset(my_batch_t *b);
 void siphon_my__batch_destroy(my_batch_t *b);
 
@@ -472,8 +479,11 @@ int siphon_my__conninfo_parse(my_conninfo_t *ci, const char *text, char *errbuf,
                               size_t errsize);
 void siphon_my__conninfo_free(my_conninfo_t *ci);
 
-/* Monotonic milliseconds. */
+/* Monotonic milliseconds; the CLOCK_MONOTONIC instant ms from now (for a condition variable
+ * made by siphon_my__cond_init(), whose timed waits use that clock). */
 int64_t siphon_my__now_ms(void);
+struct timespec siphon_my__abs_after(int64_t ms);
+void siphon_my__cond_init(pthread_cond_t *cv);
 
 /* What the reader thread is doing (for open() and logs). */
 typedef enum my_rstate {
@@ -531,6 +541,12 @@ struct siphon_source {
     char *pin;                 /* <offsets.path>.mysql-start (my_source.c) */
     char *offsets_path;
     siphon_arena_t sample_mem; /* the rows of the last sample() (my_sample.c) */
+    unsigned last_errno;       /* the server's error code of the reader's last failure */
+
+    /* the initial snapshot (my_snapshot.c): read by next() before the stream, NULL when none
+     * or once it has ended */
+    struct my_snap *snap;
+    int stop_after_snapshot;   /* snapshot: initial_only (no stream) */
 };
 
 /* my_catalog.c */
@@ -546,6 +562,40 @@ int siphon_my__cat_tabledef(void *opaque, const char *db, const char *table, my_
                             char *errbuf, size_t errsize);
 int siphon_my__cat_describe(siphon_source_t *src, const char *db, const char *table,
                             const siphon_relation_t **rel, char *errbuf, size_t errsize);
+
+/* my_sample.c: "SELECT <every column of mr> FROM `db`.`table`" into b, with FLOAT and BIT
+ * selected through an expression whose text is exact; identifiers quoted with backquotes. */
+void siphon_my__select_from(siphon_buf_t *b, const my_rel_t *mr, const char *db,
+                            const char *table);
+void siphon_my__quote_ident(siphon_buf_t *b, const char *s);
+/* One column's text (text protocol, session in UTC and utf8mb4) -> the value my_value.c
+ * decodes from a row image of the same column; bytes copied into a. 0, SIPHON_ENOMEM, or
+ * SIPHON_EPROTO with why saying what did not parse. */
+int siphon_my__text_value(siphon_arena_t *a, const my_col_t *c, const char *s, size_t n,
+                          siphon_value_t *v, char *why, size_t whysize);
+
+/* my_snapshot.c: the initial snapshot (docs/mysql.md#snapshots).
+ *
+ * siphon_my__snap_setup(): decide from the mode and the stored position whether to snapshot;
+ * when so, open the snapshot connections and their consistent-snapshot transactions, and
+ * return in *stream_from the position the stream must start from (malloc'd; NULL: keep the
+ * stored one). `progress` is the stored progress after " snapshot " (or NULL), have_resume
+ * whether a stored position exists. 0 or an error (nothing left behind). */
+int siphon_my__snap_setup(siphon_source_t *src, const siphon_config_t *cfg, const char *stored,
+                          const char *progress, char **stream_from, char *errbuf,
+                          size_t errsize);
+/* The next chunk into *batch (possibly empty after timeout_ms): 0; 1 when the snapshot has
+ * ended (src->snap is gone, nothing in batch); or a fatal error. */
+int siphon_my__snap_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms,
+                         char *errbuf, size_t errsize);
+void siphon_my__snap_free(siphon_source_t *src);
+/* Split a stored position "<pos>[ snapshot <progress>]": *pos gets the position (malloc'd,
+ * NULL when text is empty), *progress points into text (NULL when none). 0 or ENOMEM. */
+int siphon_my__snap_split(const char *text, char **pos, const char **progress);
+/* Percent-encoding of the progress text (names and key values may hold spaces, commas...):
+ * escape appends s to b; unescape decodes s in place, -1 when malformed. */
+int siphon_my__snap_escape(siphon_buf_t *b, const char *s, size_t n);
+long siphon_my__snap_unescape(char *s);
 
 /* my_sample.c: the catalog-only source (siphon validate, siphon preview) and its rows. */
 int siphon_my__open_catalog(siphon_source_t **out, const siphon_config_t *cfg, char *errbuf,

@@ -105,8 +105,8 @@ static int64_t frac_us(const char *s, size_t n, size_t *len)
     return us;
 }
 
-static int text_value(siphon_arena_t *a, const my_col_t *c, const char *s, size_t n,
-                      siphon_value_t *v, char *why, size_t whysize)
+int siphon_my__text_value(siphon_arena_t *a, const my_col_t *c, const char *s, size_t n,
+                          siphon_value_t *v, char *why, size_t whysize)
 {
     char tmp[128];
     memset(v, 0, sizeof(*v));
@@ -266,7 +266,7 @@ bad:
                       (int)(n > 40 ? 40 : n), s, siphon_my__col_type_name(c, tmp, sizeof(tmp)));
 }
 
-static void quote_ident(siphon_buf_t *b, const char *s)
+void siphon_my__quote_ident(siphon_buf_t *b, const char *s)
 {
     siphon_buf_appendc(b, '`');
     for (; *s; s++) {
@@ -275,6 +275,31 @@ static void quote_ident(siphon_buf_t *b, const char *s)
         siphon_buf_appendc(b, (uint8_t)*s);
     }
     siphon_buf_appendc(b, '`');
+}
+
+void siphon_my__select_from(siphon_buf_t *b, const my_rel_t *mr, const char *db,
+                            const char *table)
+{
+    const siphon_relation_t *r = &mr->rel;
+    siphon_buf_printf(b, "SELECT ");
+    for (int i = 0; i < r->ncols; i++) {
+        if (i)
+            siphon_buf_printf(b, ", ");
+        uint8_t t = mr->cols[i].type;
+        if (t == MYT_FLOAT || t == MYT_BIT)
+            siphon_buf_appendc(b, '(');
+        siphon_my__quote_ident(b, r->cols[i].name);
+        if (t == MYT_FLOAT)
+            siphon_buf_printf(b, " + 0e0)");
+        else if (t == MYT_BIT)
+            siphon_buf_printf(b, " + 0)");
+    }
+    if (r->ncols == 0)
+        siphon_buf_printf(b, "1");
+    siphon_buf_printf(b, " FROM ");
+    siphon_my__quote_ident(b, db);
+    siphon_buf_appendc(b, '.');
+    siphon_my__quote_ident(b, table);
 }
 
 int siphon_my__sample(siphon_source_t *src, const char *schema, const char *table, int limit,
@@ -294,25 +319,7 @@ int siphon_my__sample(siphon_source_t *src, const char *schema, const char *tabl
         return rc;
     const my_rel_t *mr = (const my_rel_t *)r; /* describe returns &my_rel_t.rel, its first member */
 
-    siphon_buf_printf(&sql, "SELECT ");
-    for (int i = 0; i < r->ncols; i++) {
-        if (i)
-            siphon_buf_printf(&sql, ", ");
-        uint8_t t = mr->cols[i].type;
-        if (t == MYT_FLOAT || t == MYT_BIT)
-            siphon_buf_appendc(&sql, '(');
-        quote_ident(&sql, r->cols[i].name);
-        if (t == MYT_FLOAT)
-            siphon_buf_printf(&sql, " + 0e0)");
-        else if (t == MYT_BIT)
-            siphon_buf_printf(&sql, " + 0)");
-    }
-    if (r->ncols == 0)
-        siphon_buf_printf(&sql, "1");
-    siphon_buf_printf(&sql, " FROM ");
-    quote_ident(&sql, db);
-    siphon_buf_appendc(&sql, '.');
-    quote_ident(&sql, table);
+    siphon_my__select_from(&sql, mr, db, table);
     if (siphon_buf_printf(&sql, " LIMIT %d", limit) < 0) {
         rc = siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
         goto out;
@@ -356,7 +363,7 @@ int siphon_my__sample(siphon_source_t *src, const char *schema, const char *tabl
                 continue;
             }
             char why[256];
-            int vr = text_value(&src->sample_mem, &mr->cols[c], row[c], lens[c], v, why,
+            int vr = siphon_my__text_value(&src->sample_mem, &mr->cols[c], row[c], lens[c], v, why,
                                 sizeof(why));
             if (vr == SIPHON_ENOMEM) {
                 rc = siphon_err(errbuf, errsize, vr, "out of memory");

@@ -31,7 +31,10 @@
  * transaction it read, which the pipeline already holds.
  *
  * Threads: the callbacks are called from the pipeline's thread; only the reader thread and
- * the catalog callback it makes (after a DDL statement) run concurrently with them.
+ * the catalog callback it makes (after a DDL statement) run concurrently with them, and,
+ * while the initial snapshot runs (my_snapshot.c), its worker threads. next() returns the
+ * snapshot's chunks first; the reader, started at the snapshot's binlog position, meanwhile
+ * holds at most one full batch.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -47,6 +50,7 @@
 #include <errmsg.h>
 #include <mysql.h>
 #include <mariadb_rpl.h>
+#include <mysqld_error.h>
 
 #include "config/config.h"
 #include "connectors/mysql/my_int.h"
@@ -62,18 +66,6 @@
 
 static void my_close(siphon_source_t *src);
 
-static struct timespec abs_after(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
 
 /* ---- the reader thread ---- */
 
@@ -178,6 +170,9 @@ static int session(siphon_source_t *src, char *errbuf, size_t errsize)
     mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, 0);
     if (mariadb_rpl_open(rpl)) {
         unsigned e = mysql_errno(m);
+        pthread_mutex_lock(&src->mu);
+        src->last_errno = e;
+        pthread_mutex_unlock(&src->mu);
         if (e == 1045 || e == 1227) {
             /* We are logged in already: what failed is COM_REGISTER_SLAVE, which needs
              * REPLICATION SLAVE (libmariadb 3.3 reports it as error 1045 "Unknown or undefined
@@ -208,6 +203,7 @@ static int session(siphon_source_t *src, char *errbuf, size_t errsize)
         }
         if (!ev) {
             unsigned e = mysql_errno(m);
+            src->last_errno = e;
             pthread_mutex_unlock(&src->mu);
             if (e == 0)
                 rc = siphon_err(errbuf, errsize, SIPHON_ECONN,
@@ -308,7 +304,7 @@ static void *reader_main(void *arg)
         src->backoff_ms = delay * 2 > MY_BACKOFF_MAX_MS ? MY_BACKOFF_MAX_MS : delay * 2;
         siphon_log(SIPHON_LOG_WARNING, "mysql", "%s; reconnecting in %d ms, resuming at %s",
                    errbuf[0] ? errbuf : "replication connection lost", delay, at);
-        struct timespec until = abs_after(delay);
+        struct timespec until = siphon_my__abs_after(delay);
         while (!src->stop && pthread_cond_timedwait(&src->cv_space, &src->mu, &until) == 0)
             ;
         pthread_mutex_unlock(&src->mu);
@@ -392,14 +388,17 @@ out:
 
 /* ---- the callbacks ---- */
 
-static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
-                   const siphon_table_ref_t *tables, int ntables, const char *resume_pos,
-                   char *errbuf, size_t errsize)
+/* open() once; *purged says whether a failure was the stored position's binlog being gone. */
+static int open_once(siphon_source_t **out, const siphon_config_t *cfg,
+                     const siphon_table_ref_t *tables, int ntables, const char *resume_pos,
+                     int *purged, char *errbuf, size_t errsize)
 {
     siphon_source_t *src = NULL;
-    char *pin = NULL, *pinned = NULL;
+    char *pin = NULL, *pinned = NULL, *stored = NULL, *stream_from = NULL;
+    const char *progress = NULL;
     int rc = 0;
 
+    *purged = 0;
     if (!out || !cfg || (ntables > 0 && !tables))
         return siphon_err(errbuf, errsize, SIPHON_EINVAL,
                           "could not open the mysql source: bad arguments");
@@ -412,14 +411,8 @@ static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
     pthread_mutex_init(&src->mu, NULL);
     pthread_mutex_init(&src->cat_mu, NULL);
-    {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&src->cv_data, &ca);
-        pthread_cond_init(&src->cv_space, &ca);
-        pthread_condattr_destroy(&ca);
-    }
+    siphon_my__cond_init(&src->cv_data);
+    siphon_my__cond_init(&src->cv_space);
     src->repl_fd = -1;
     src->backoff_ms = MY_BACKOFF_MIN_MS;
     siphon_my__batch_init(&src->batches[0]);
@@ -456,27 +449,29 @@ static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
         src->ntables++;
     }
 
+    /* A stored position is "<pos>", or "<pos> snapshot <progress>" while the initial snapshot
+     * is unfinished (my_snapshot.c). */
+    if ((rc = siphon_my__snap_split(resume_pos, &stored, &progress)) < 0) {
+        rc = siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
+        goto fail;
+    }
     /* the reader is not running yet: the catalog connection is ours alone */
     pin = pin_path(cfg);
-    if (resume_pos && resume_pos[0]) {
+    if (stored) {
         if (pin)
             unlink(pin); /* the offsets file has taken over */
-    } else if ((pinned = pin_read(pin))) {
+    } else if (cfg->source.snapshot == SIPHON_SNAPSHOT_NEVER && (pinned = pin_read(pin))) {
+        /* (with a snapshot mode a start without a stored position snapshots afresh) */
         siphon_log(SIPHON_LOG_INFO, "mysql",
                    "no stored position yet: resuming where the first start began, %s (%s)",
                    pinned, pin);
-        resume_pos = pinned;
     }
-    if ((rc = siphon_my__cat_connect(src, errbuf, errsize)) == 0 &&
-        (rc = siphon_my__cat_check_server(src, errbuf, errsize)) == 0)
-        rc = siphon_my__cat_start_position(src, resume_pos, errbuf, errsize);
-    if (rc < 0)
+    if ((rc = siphon_my__cat_connect(src, errbuf, errsize)) < 0 ||
+        (rc = siphon_my__cat_check_server(src, errbuf, errsize)) < 0)
         goto fail;
 
     my_stream_t *st = &src->st;
     st->flavor = src->flavor;
-    st->mode = src->mode;
-    st->checksum = src->checksum;
     st->database = src->ci.dbname ? src->ci.dbname : "";
     st->tables = src->tables;
     st->ntables = src->ntables;
@@ -484,6 +479,14 @@ static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
     st->tabledef = siphon_my__cat_tabledef;
     st->tabledef_opaque = src;
     st->batch = src->fill;
+    if ((rc = siphon_my__snap_setup(src, cfg, stored, progress, &stream_from, errbuf,
+                                    errsize)) < 0 ||
+        (rc = siphon_my__cat_start_position(src, stream_from ? stream_from : stored ? stored
+                                                                                   : pinned,
+                                            errbuf, errsize)) < 0)
+        goto fail;
+    st->mode = src->mode;
+    st->checksum = src->checksum;
     if ((rc = siphon_my__gtid_copy(&st->state, &src->start_state)) < 0 ||
         (rc = siphon_my__gtid_copy(&st->skip, &src->skip)) < 0) {
         rc = siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
@@ -495,7 +498,7 @@ static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
     st->resume_offset = src->start_offset;
     snprintf(st->file, sizeof(st->file), "%s", src->start_file);
     st->file_seq = siphon_my__file_seq(st->file);
-    if (pin && !(resume_pos && resume_pos[0])) {
+    if (pin && !stored && !pinned && !src->snap) {
         char text[sizeof(st->last_commit_pos)];
         siphon_my__stream_position(st, text, sizeof(text));
         if (!text[0] && src->start_file[0])
@@ -504,8 +507,9 @@ static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
             goto fail;
     }
 
-    /* The reader ignores signals: the CLI's handlers run on the pipeline's thread. */
-    {
+    /* The reader ignores signals: the CLI's handlers run on the pipeline's thread. With
+     * snapshot: initial_only there is no stream. */
+    if (!src->stop_after_snapshot) {
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -523,8 +527,8 @@ static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
      * purged binlog) fail open() rather than the first next(). A retriable failure leaves
      * the reader retrying with its backoff. */
     pthread_mutex_lock(&src->mu);
-    struct timespec until = abs_after((int64_t)(src->ci.connect_timeout_s + 5) * 1000);
-    while (src->rstate == MY_R_CONNECTING &&
+    struct timespec until = siphon_my__abs_after((int64_t)(src->ci.connect_timeout_s + 5) * 1000);
+    while (src->thr_started && src->rstate == MY_R_CONNECTING &&
            pthread_cond_timedwait(&src->cv_data, &src->mu, &until) == 0)
         ;
     if (src->rstate == MY_R_FAILED) {
@@ -536,12 +540,36 @@ static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
     src->pin = pin;
     src->offsets_path = cfg->offsets.path ? strdup(cfg->offsets.path) : NULL;
     free(pinned);
+    free(stored);
+    free(stream_from);
     *out = src;
     return 0;
 fail:
     free(pin);
     free(pinned);
+    free(stored);
+    free(stream_from);
+    *purged = src && src->last_errno == ER_MASTER_FATAL_ERROR_READING_BINLOG;
     my_close(src);
+    return rc;
+}
+
+/* snapshot: when_needed also snapshots when the stored position can no longer be read (its
+ * binlog was purged): the connector then starts as if nothing were stored. */
+static int my_open(siphon_source_t **out, const siphon_config_t *cfg,
+                   const siphon_table_ref_t *tables, int ntables, const char *resume_pos,
+                   char *errbuf, size_t errsize)
+{
+    int purged = 0;
+    int rc = open_once(out, cfg, tables, ntables, resume_pos, &purged, errbuf, errsize);
+    if (rc < 0 && purged && cfg && cfg->source.snapshot == SIPHON_SNAPSHOT_WHEN_NEEDED &&
+        resume_pos && resume_pos[0]) {
+        siphon_log(SIPHON_LOG_WARNING, "mysql",
+                   "the stored position is no longer available (%s) (snapshot: when_needed): "
+                   "taking a new snapshot of every table and streaming from its position",
+                   errbuf);
+        rc = open_once(out, cfg, tables, ntables, NULL, &purged, errbuf, errsize);
+    }
     return rc;
 }
 
@@ -562,6 +590,14 @@ static int my_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
         return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not read changes: bad arguments");
     batch->recs = NULL;
     batch->n = 0;
+    if (src->snap) {
+        /* the snapshot's chunks come first; the reader meanwhile waits with one full batch */
+        int rc = siphon_my__snap_next(src, batch, timeout_ms, errbuf, errsize);
+        if (rc <= 0)
+            return rc;
+    }
+    if (src->stop_after_snapshot)
+        return SIPHON_ESTOP; /* snapshot: initial_only */
     pthread_mutex_lock(&src->mu);
     /* the previous batch is done: its records, rows and values go */
     siphon_my__batch_reset(src->out);
@@ -583,7 +619,7 @@ static int my_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
         }
         if (now >= deadline)
             break;
-        struct timespec ts = abs_after(wait_until - now);
+        struct timespec ts = siphon_my__abs_after(wait_until - now);
         pthread_cond_timedwait(&src->cv_data, &src->mu, &ts);
         now = siphon_my__now_ms();
     }
@@ -639,7 +675,12 @@ static int my_pos_parse(siphon_pos_t *pos, const char *text, char *errbuf, size_
                           "could not parse a binlog position: bad arguments");
     pos->text = NULL;
     pos->num = 0;
-    int rc = siphon_my__pos_parse(&p, text, errbuf, errsize);
+    char *stored = NULL;
+    const char *progress = NULL;
+    if (siphon_my__snap_split(text, &stored, &progress) < 0)
+        return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
+    int rc = siphon_my__pos_parse(&p, stored ? stored : "", errbuf, errsize);
+    free(stored);
     if (rc < 0)
         return rc;
     if (p.kind == MY_POS_FILE)
@@ -654,6 +695,7 @@ static void my_close(siphon_source_t *src)
 {
     if (!src)
         return;
+    siphon_my__snap_free(src);
     if (src->thr_started) {
         pthread_mutex_lock(&src->mu);
         src->stop = 1;

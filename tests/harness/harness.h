@@ -493,6 +493,10 @@ typedef struct th_my_conf {
     int flush_interval_ms;     /* 0: default */
     const char *log_level;     /* default "info" */
     const char *extra_source;  /* more `source:` lines, indented by the caller, or NULL */
+    const char *snapshot;      /* source.snapshot; NULL writes "never" (the tests written
+                                  before snapshots existed stream only) */
+    int snapshot_connections;  /* 0: leave to the default */
+    int snapshot_chunk_rows;   /* 0: leave to the default */
 } th_my_conf_t;
 
 /* Write a siphon.yaml with a mysql source and the Kafka sink. 0 or -1. */
@@ -752,6 +756,31 @@ int th_odbc_fx_expect_rows(th_odbc_fx_t *fx, int xi, const char *const *want, in
                            int timeout_ms);
 /* ==== end of the ODBC block ==== */
 
+/* ---- MySQL / MariaDB, continued: SQL files and comparing entity topics (th_mysql.c) ---- */
+
+/* Run a file of SQL as the `mariadb` client would: statements end with the current delimiter
+ * (`;`, changed by `DELIMITER //` lines, so stored procedures load), quotes and `--`/`#`
+ * comments respected; `USE db` switches the harness's connection. 0 or -1 (printed). */
+int th_my_exec_file(th_my_t *my, const char *path);
+
+/* Poll c into msgs until quiet_ms pass without a new message, once any came (10 s at most
+ * for the first). Returns msgs->n, or -1 on a consumer error. */
+int th_my_drain(th_consumer_t *c, th_msgs_t *msgs, int quiet_ms);
+
+/* The events of one entity topic, grouped by key: for each key (its decoded key record as
+ * sorted compact JSON) the events in topic order as "<op> <after as sorted compact JSON>"
+ * (tombstones skipped; `before` is left out: it depends on the source's row images). Read
+ * until quiet_ms pass without a message once messages came (at most 10 s for the first).
+ * NULL on a consumer or decode error (printed). */
+typedef struct th_keyseq th_keyseq_t;
+th_keyseq_t *th_keyseq_read(th_kafka_t *k, th_decoder_t *d, const char *topic, int quiet_ms);
+int th_keyseq_keys(const th_keyseq_t *s);
+long th_keyseq_events(const th_keyseq_t *s);
+/* 0 when a and b hold the same keys with the same event sequences; else -1 with the first
+ * difference (key, index, both events) in why. */
+int th_keyseq_compare(const th_keyseq_t *a, const th_keyseq_t *b, char *why, size_t size);
+void th_keyseq_destroy(th_keyseq_t *s);
+
 /* ==== the stand-in Confluent Schema Registry (th_registry.c) ====
  * Owned by the schemas-as-contracts work (issue 7); a separate block so that it merges cleanly.
  * An HTTP server on 127.0.0.1 implementing the registry endpoints Siphon and our consumers use
@@ -804,5 +833,25 @@ void th_registry_destroy(th_registry_t *r);
  * a siphon.yaml written by th_siphon_conf_write() (e.g. "  format: confluent\n"). 0 or -1. */
 int th_conf_add_sink_keys(const char *config_path, const char *lines);
 /* ==== end of the stand-in Schema Registry ==== */
+
+/* th_my_env_new()'s own mapping and schema (one field per column of th_my_oehdr_ddl()'s
+ * table) for public.<table> as entity `entity`, written to dir/mappings/<entity>.yaml and
+ * dir/schemas/<entity>.v1.avsc (folders created). 0 or -1. */
+int th_my_order_mapping(const char *dir, const char *entity, const char *table);
+
+/* The events of entities mapped by th_my_order_mapping() (th_my_env_new()'s sales_order of
+ * public.oehdr...), decoded in topic order: messages msgs->v[from..n-1] with a value
+ * (tombstones skipped). */
+typedef struct th_my_order_ev {
+    char entity[32];      /* the mapping's entity ("sales_order") */
+    char op;              /* 'r', 'c', 'u', 'd' */
+    char order[16];       /* order_number (hdordn) */
+    long amount;          /* total_amount (hdamt) in whole units, of after (before for 'd') */
+    int snapshot;         /* source.snapshot */
+    char event_id[160];
+} th_my_order_ev_t;
+/* *out (caller frees with free()) gets *n events. 0, or -1 when a message does not decode. */
+int th_my_order_events(th_decoder_t *d, const th_msgs_t *msgs, int from, th_my_order_ev_t **out,
+                       int *n);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -483,6 +484,11 @@ int th_my_conf_write(const char *path, const th_my_conf_t *c)
     fprintf(f, "\n  server_id: %u\n", c->server_id ? c->server_id : 4201u);
     if (c->heartbeat_ms > 0)
         fprintf(f, "  heartbeat_interval_ms: %d\n", c->heartbeat_ms);
+    fprintf(f, "  snapshot: %s\n", c->snapshot ? c->snapshot : "never");
+    if (c->snapshot_connections > 0)
+        fprintf(f, "  snapshot_connections: %d\n", c->snapshot_connections);
+    if (c->snapshot_chunk_rows > 0)
+        fprintf(f, "  snapshot_chunk_rows: %d\n", c->snapshot_chunk_rows);
     if (c->extra_source)
         fprintf(f, "%s\n", c->extra_source);
     fprintf(f, "mappings: ");
@@ -740,10 +746,10 @@ void th_my_writer_destroy(th_my_writer_t *w)
  * tests do not depend on the repository's evolving sample ERP. */
 static const char th__my_mapping[] =
     "# written by the siphon test harness (th_mysql.c)\n"
-    "entity: sales_order\n"
+    "entity: %s\n"
     "version: 1\n"
     "source:\n"
-    "  table: public.oehdr\n"
+    "  table: public.%s\n"
     "key: [company, order_number]\n"
     "fields:\n"
     "  company: hdcomp\n"
@@ -756,7 +762,7 @@ static const char th__my_mapping[] =
     "  updated_at: hdupdt\n";
 
 static const char th__my_schema[] =
-    "{\"type\": \"record\", \"name\": \"SalesOrder\", \"namespace\": \"siphon.erp\", "
+    "{\"type\": \"record\", \"name\": \"%s\", \"namespace\": \"siphon.erp\", "
     "\"fields\": ["
     "{\"name\": \"company\", \"type\": \"string\"}, "
     "{\"name\": \"order_number\", \"type\": \"string\"}, "
@@ -783,6 +789,25 @@ static int th__my_put(const char *dir, const char *sub, const char *name, const 
     return rc;
 }
 
+int th_my_order_mapping(const char *dir, const char *entity, const char *table)
+{
+    char *map = th_strf(th__my_mapping, entity, table);
+    char *rec = strcmp(entity, "sales_order") == 0 ? strdup("SalesOrder")
+                                                   : th_strf("SalesOrder_%s", entity);
+    char *schema = th_strf(th__my_schema, rec);
+    char *mname = th_strf("%s.yaml", entity), *sname = th_strf("%s.v1.avsc", entity);
+    int rc = th__my_put(dir, "mappings", mname, map) == 0 &&
+                     th__my_put(dir, "schemas", sname, schema) == 0
+                 ? 0
+                 : -1;
+    free(map);
+    free(rec);
+    free(schema);
+    free(mname);
+    free(sname);
+    return rc;
+}
+
 th_env_t *th_my_env_new(th_my_t *my, const th_my_conf_t *conf)
 {
     th_env_t *env = calloc(1, sizeof(*env));
@@ -794,8 +819,7 @@ th_env_t *th_my_env_new(th_my_t *my, const th_my_conf_t *conf)
     if (!env->dir)
         goto fail;
     if (!c.mappings_dir) {
-        if (th__my_put(env->dir, "mappings", "sales_order.yaml", th__my_mapping) != 0 ||
-            th__my_put(env->dir, "schemas", "sales_order.v1.avsc", th__my_schema) != 0)
+        if (th_my_order_mapping(env->dir, "sales_order", "oehdr") != 0)
             goto fail;
         c.mappings_dir = maps = th_path(env->dir, "mappings");
         c.schemas_dir = schemas = th_path(env->dir, "schemas");
@@ -848,4 +872,259 @@ int th_my_env_wait_streaming(th_env_t *env, th_my_t *my, int timeout_ms)
         if (th_now_ms() >= deadline)
             return th_err("siphon did not stream the binlog within %d ms", timeout_ms);
     }
+}
+
+/* ---- SQL files, as the mariadb client runs them ---- */
+
+/* The end of the statement starting at p: the first delimiter outside quotes and comments, or
+ * the end of the text. */
+static const char *th__my_stmt_end(const char *p, const char *delim)
+{
+    size_t dl = strlen(delim);
+    char q = 0;
+    for (; *p; p++) {
+        if (q) {
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == q)
+                q = 0;
+        } else if (*p == '\'' || *p == '"' || *p == '`') {
+            q = *p;
+        } else if ((*p == '-' && p[1] == '-' && (p[2] == ' ' || p[2] == '\t')) || *p == '#') {
+            while (*p && *p != '\n')
+                p++;
+            if (!*p)
+                break;
+        } else if (strncmp(p, delim, dl) == 0) {
+            return p;
+        }
+    }
+    return p;
+}
+
+int th_my_exec_file(th_my_t *my, const char *path)
+{
+    char *text = th_read_file(path, NULL, 0);
+    if (!text)
+        return -1;
+    char delim[16] = ";";
+    int rc = 0;
+    const char *p = text;
+    while (rc == 0 && *p) {
+        /* whitespace and whole comment lines between statements */
+        for (;;) {
+            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+                p++;
+            if ((p[0] == '-' && p[1] == '-') || p[0] == '#') {
+                while (*p && *p != '\n')
+                    p++;
+                continue;
+            }
+            break;
+        }
+        if (strncasecmp(p, "DELIMITER ", 10) == 0) {
+            const char *d = p + 10, *e = d;
+            while (*e && *e != '\n' && *e != ' ' && *e != '\r')
+                e++;
+            snprintf(delim, sizeof(delim), "%.*s", (int)(e - d), d);
+            p = e;
+            continue;
+        }
+        const char *end = th__my_stmt_end(p, delim);
+        if (end > p) {
+            char *stmt = strndup(p, (size_t)(end - p));
+            if (!stmt)
+                abort();
+            rc = th__my_run(my, stmt);
+            free(stmt);
+        }
+        p = *end ? end + strlen(delim) : end;
+    }
+    free(text);
+    return rc;
+}
+
+/* ---- the events of an entity topic, per key ---- */
+
+typedef struct th__ks_key {
+    char *key;
+    char **evs;
+    int n, cap;
+} th__ks_key_t;
+
+struct th_keyseq {
+    th__ks_key_t *k;
+    int n, cap;
+    long events;
+};
+
+static char *th__ks_dump(json_t *j)
+{
+    if (!j)
+        return strdup("null");
+    char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+    return s ? s : strdup("?");
+}
+
+static th__ks_key_t *th__ks_find(th_keyseq_t *s, const char *key)
+{
+    for (int i = s->n - 1; i >= 0; i--)
+        if (strcmp(s->k[i].key, key) == 0)
+            return &s->k[i];
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 256;
+        s->k = realloc(s->k, sizeof(*s->k) * (size_t)s->cap);
+        if (!s->k)
+            abort();
+    }
+    th__ks_key_t *k = &s->k[s->n++];
+    memset(k, 0, sizeof(*k));
+    k->key = strdup(key);
+    return k;
+}
+
+int th_my_drain(th_consumer_t *c, th_msgs_t *msgs, int quiet_ms)
+{
+    int64_t give_up = th_now_ms() + 10000;
+    for (int last = -1; msgs->n != last || (msgs->n == 0 && th_now_ms() < give_up);) {
+        last = msgs->n;
+        if (th_consumer_poll(c, msgs, 0, quiet_ms) < 0)
+            return -1;
+    }
+    return msgs->n;
+}
+
+th_keyseq_t *th_keyseq_read(th_kafka_t *kafka, th_decoder_t *d, const char *topic, int quiet_ms)
+{
+    th_consumer_t *c = th_consumer_new(kafka, topic);
+    if (!c)
+        return NULL;
+    th_msgs_t msgs = {0};
+    int rc = th_my_drain(c, &msgs, quiet_ms);
+    th_consumer_destroy(c);
+    if (rc < 0) {
+        th_msgs_free(&msgs);
+        return NULL;
+    }
+    th_keyseq_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        abort();
+    for (int i = 0; i < msgs.n; i++) {
+        th_event_t ev;
+        if (th_decode(d, &msgs.v[i], &ev) != 0) {
+            th_err("could not decode message %d of %s", i, topic);
+            th_keyseq_destroy(s);
+            s = NULL;
+            break;
+        }
+        if (ev.value && ev.key) {
+            char *key = th__ks_dump(ev.key);
+            char *after = th__ks_dump(th_json_path(ev.value, "after"));
+            th__ks_key_t *k = th__ks_find(s, key);
+            if (k->n == k->cap) {
+                k->cap = k->cap ? k->cap * 2 : 4;
+                k->evs = realloc(k->evs, sizeof(char *) * (size_t)k->cap);
+                if (!k->evs)
+                    abort();
+            }
+            k->evs[k->n++] = th_strf("%c %s", ev.op, after);
+            s->events++;
+            free(key);
+            free(after);
+        }
+        th_event_clear(&ev);
+    }
+    th_msgs_free(&msgs);
+    return s;
+}
+
+int th_keyseq_keys(const th_keyseq_t *s)
+{
+    return s ? s->n : 0;
+}
+
+long th_keyseq_events(const th_keyseq_t *s)
+{
+    return s ? s->events : 0;
+}
+
+static int th__ks_cmp(const void *a, const void *b)
+{
+    return strcmp(((const th__ks_key_t *)a)->key, ((const th__ks_key_t *)b)->key);
+}
+
+int th_keyseq_compare(const th_keyseq_t *a, const th_keyseq_t *b, char *why, size_t size)
+{
+    qsort(a->k, (size_t)a->n, sizeof(*a->k), th__ks_cmp);
+    qsort(b->k, (size_t)b->n, sizeof(*b->k), th__ks_cmp);
+    int i = 0, j = 0;
+    while (i < a->n || j < b->n) {
+        int c = i >= a->n ? 1 : j >= b->n ? -1 : strcmp(a->k[i].key, b->k[j].key);
+        if (c != 0) {
+            const th__ks_key_t *k = c < 0 ? &a->k[i] : &b->k[j];
+            snprintf(why, size, "key %s has %d event(s) on the %s side only, the first: %.600s",
+                     k->key, k->n, c < 0 ? "first" : "second", k->n ? k->evs[0] : "");
+            return -1;
+        }
+        const th__ks_key_t *x = &a->k[i++], *y = &b->k[j++];
+        for (int e = 0; e < x->n || e < y->n; e++) {
+            const char *ex = e < x->n ? x->evs[e] : "(none)", *ey = e < y->n ? y->evs[e] : "(none)";
+            if (strcmp(ex, ey) != 0) {
+                snprintf(why, size, "key %s, event %d of %d/%d:\n  first:  %.700s\n  second: %.700s",
+                         x->key, e + 1, x->n, y->n, ex, ey);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+void th_keyseq_destroy(th_keyseq_t *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->n; i++) {
+        for (int e = 0; e < s->k[i].n; e++)
+            free(s->k[i].evs[e]);
+        free(s->k[i].evs);
+        free(s->k[i].key);
+    }
+    free(s->k);
+    free(s);
+}
+
+/* ---- the test entity's events ---- */
+
+int th_my_order_events(th_decoder_t *d, const th_msgs_t *msgs, int from, th_my_order_ev_t **out,
+                       int *n)
+{
+    *out = calloc((size_t)(msgs->n - from > 0 ? msgs->n - from : 1), sizeof(**out));
+    *n = 0;
+    if (!*out)
+        abort();
+    for (int i = from; i < msgs->n; i++) {
+        th_event_t ev;
+        if (th_decode(d, &msgs->v[i], &ev) != 0)
+            return th_err("message %d does not decode", i);
+        if (ev.value) {
+            th_my_order_ev_t *e = &(*out)[(*n)++];
+            char path[96], buf[64];
+            const char *f_ordn = th_decoder_field(d, ev.entity, "hdordn");
+            const char *f_amt = th_decoder_field(d, ev.entity, "hdamt");
+            if (!f_ordn || !f_amt) {
+                th_event_clear(&ev);
+                return th_err("the mapping of %s does not map hdordn and hdamt", ev.entity);
+            }
+            snprintf(e->entity, sizeof(e->entity), "%s", ev.entity);
+            e->op = ev.op;
+            snprintf(path, sizeof(path), "%s.%s", ev.op == 'd' ? "before" : "after", f_ordn);
+            th_json_text(ev.value, path, e->order, sizeof(e->order));
+            snprintf(path, sizeof(path), "%s.%s", ev.op == 'd' ? "before" : "after", f_amt);
+            e->amount = atol(th_json_text(ev.value, path, buf, sizeof(buf)));
+            e->snapshot = json_is_true(th_json_path(ev.value, "source.snapshot"));
+            snprintf(e->event_id, sizeof(e->event_id), "%s", ev.event_id ? ev.event_id : "");
+        }
+        th_event_clear(&ev);
+    }
+    return 0;
 }

@@ -410,7 +410,7 @@ static char *conf_text(state_t *s, const char *extra)
 {
     return th_strf("name: it-types\n"
                    "source:\n  type: mysql\n  conninfo: \"%s\"\n  server_id: 4242\n"
-                   "  heartbeat_interval_ms: 1000\n%s"
+                   "  heartbeat_interval_ms: 1000\n  snapshot: never\n%s"
                    "sink: {type: stdout}\n"
                    "offsets: {path: %s/offsets.json}\n",
                    th_my_conninfo(s->my), extra ? extra : "", s->dir);

@@ -31,7 +31,7 @@ static int open_src(state_t *s, const char *conninfo, const char *extra, const c
                     siphon_source_t **src, siphon_config_t **cfg, char *err, size_t errsize)
 {
     char *text = th_strf("name: checks\nsource:\n  type: mysql\n  conninfo: \"%s\"\n"
-                         "  server_id: %u\n  heartbeat_interval_ms: 1000\n%s"
+                         "  server_id: %u\n  heartbeat_interval_ms: 1000\n  snapshot: never\n%s"
                          "sink: {type: stdout}\noffsets: {path: %s/offsets.json}\n",
                          conninfo ? conninfo : th_my_conninfo(s->my), server_id,
                          extra ? extra : "", s->dir);

@@ -5,7 +5,8 @@
  * <offsets.path>.mysql-start (here a binlog file:offset, there being no GTID yet); a start
  * that ends before any position was acknowledged resumes at the pin, so what was committed in
  * between is read, not skipped. Once positions exist they are GTIDs, and a start with an
- * offsets file removes the pin.
+ * offsets file removes the pin. (snapshot: never: with a snapshot mode a start without a
+ * stored position snapshots afresh instead, see 0106/0107.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ static siphon_source_t *open_src(th_my_t *my, const char *dir, siphon_config_t *
 {
     char err[1024];
     char *text = th_strf("name: first\nsource:\n  type: mysql\n  conninfo: \"%s\"\n"
-                         "  server_id: 4305\nsink: {type: stdout}\n"
+                         "  server_id: 4305\n  snapshot: never\nsink: {type: stdout}\n"
                          "offsets: {path: %s/offsets.json}\n",
                          th_my_conninfo(my), dir);
     int rc = siphon_config_parse(cfg, text, strlen(text), "siphon.yaml", dir, err, sizeof(err));
