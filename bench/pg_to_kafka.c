@@ -55,6 +55,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "bench_util.h"
 #include "harness.h"
 
 #define PG_RECVLOGICAL "/usr/lib/postgresql/15/bin/pg_recvlogical"
@@ -1399,32 +1400,17 @@ static int setup(bench_t *b)
         return -1;
     b->offsets = th_path(b->dir, "offsets.json");
     th_log("starting PostgreSQL 15 and a mock Kafka cluster (3 brokers)");
-    if (!(b->pg = th_pg_start()))
+    if (!(b->pg = bench_pg_oeline()))
         return -1;
-    char *ddl = th_path(src, "bench/sql/oeline.sql");
-    int rc = th_pg_exec(b->pg, "ALTER SYSTEM SET autovacuum = off") ||
-             th_pg_exec(b->pg, "SELECT pg_reload_conf()") || th_pg_exec_file(b->pg, ddl) ||
-             th_pg_exec(b->pg, "CREATE PUBLICATION " PUBLICATION " FOR TABLE public.oeline") ||
+    int rc = th_pg_exec(b->pg, "CREATE PUBLICATION " PUBLICATION " FOR TABLE public.oeline") ||
              th_pg_exec(b->pg, "SELECT pg_create_logical_replication_slot('" SLOT_RECV
                                "', 'pgoutput')") ||
              th_pg_exec(b->pg, "SELECT pg_create_logical_replication_slot('" SLOT_SIPHON
                                "', 'pgoutput')");
-    free(ddl);
     if (rc)
         return -1;
     /* The postmaster is the parent of our own backend. */
-    char *bp = th_pg_value(b->pg, NULL, "SELECT pg_backend_pid()");
-    if (bp) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%s/stat", bp);
-        char *stat = th_read_file(path, NULL, 1);
-        char *p = stat ? strrchr(stat, ')') : NULL;
-        int ppid = 0;
-        if (p && sscanf(p + 2, "%*c %d", &ppid) == 1)
-            b->postmaster = (pid_t)ppid;
-        free(stat);
-        free(bp);
-    }
+    b->postmaster = bench_postmaster_pid(b->pg);
     if (!(b->kafka = th_kafka_start(3)))
         return -1;
     const char *prefixes[] = {"tput", "lat", "rss"};

@@ -2,6 +2,10 @@
 # bench/run.sh - what `make bench` runs: the Postgres-to-Kafka benchmark against the siphon
 # binary of a build folder. Usage: bench/run.sh BUILD_DIR [bench_pg_to_kafka options...]
 # (e.g. --quick for a smoke run, --perf to profile siphon, --phases tput).
+# `bench/run.sh BUILD_DIR snapshot [bench_snapshot_to_kafka options...]` runs the initial
+# snapshot benchmark instead (2,000,000 rows into Kafka against psql \copy; about 2 minutes),
+# writing BUILD_DIR/bench-snapshot-report.md; `bench/run.sh BUILD_DIR mapping [...]` the
+# mapping + Avro encoding benchmark (one core, no server).
 #
 # Prints the results as it goes and writes them as Markdown to BUILD_DIR/bench-report.md; the
 # reference run and how to read it are in docs/performance.md. Takes under two minutes on two
@@ -18,6 +22,11 @@ shift
 src=$(cd "$(dirname "$0")/.." && pwd)
 
 bin="$build/bench_pg_to_kafka"
+report="$build/bench-report.md"
+case "${1:-}" in
+    snapshot) shift; bin="$build/bench_snapshot_to_kafka"; report="$build/bench-snapshot-report.md" ;;
+    mapping) shift; bin="$build/bench_mapping_encode"; report="$build/bench-mapping-report.md" ;;
+esac
 if [ ! -x "$bin" ] || [ ! -x "$build/siphon" ]; then
     echo "bench: $bin or $build/siphon is missing; build first (make build)" >&2
     exit 1
@@ -34,4 +43,4 @@ if grep -q '^SIPHON_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
 fi
 
 SIPHON_BIN="$build/siphon" SIPHON_SOURCE_DIR="$src" BENCH_BUILD_TYPE="${build_type:-unknown}" \
-    exec "$bin" --report "$build/bench-report.md" "$@"
+    exec "$bin" --report "$report" "$@"

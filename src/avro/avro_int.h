@@ -18,6 +18,7 @@
 #include <avro.h>
 #include <jansson.h>
 
+#include "avro/binenc.h"
 #include "avro/siphon_avro.h"
 #include "core/buf.h"
 
@@ -109,7 +110,20 @@ struct siphon_avro_stream {
     siphon_buf_t scratch;              /* decimal conversion */
     char uuid[40];                     /* uuid text being written */
     size_t key_hint, value_hint;       /* largest encoding so far, to size the output */
+    siphon_binenc_t *key_enc, *env_enc; /* the encoders of the hot path (binenc.c), compiled
+                                           from key_type and env_type */
+    int env_txn;                       /* env_enc's field index of `transaction`, -1 */
 };
+
+/* stream.c encodes with binenc; its avro-c writer stays as the reference that
+ * tests/unit/avro/test_binenc.c compares binenc with (same contracts as the public
+ * siphon_avro_stream_encode_key/_value). */
+#define SIPHON_AVRO_STREAM_BINENC 1
+int siphon_avro__stream_encode_key_avroc(siphon_avro_stream_t *st, const siphon_value_t *key,
+                                         siphon_buf_t *out, char *errbuf, size_t errsize);
+int siphon_avro__stream_encode_value_avroc(siphon_avro_stream_t *st,
+                                           const siphon_avro_event_t *ev, siphon_buf_t *out,
+                                           char *errbuf, size_t errsize);
 
 /* ---- decimals (decimal.c) ---- */
 

@@ -248,6 +248,7 @@ static void binding_free(map_binding_t *b)
     free(b->inoff);
     free(b->in);
     free(b->conv);
+    free(b->outvt);
     free(b->optype);
     free(b->fcol);
     memset(b, 0, sizeof(*b));
@@ -377,6 +378,7 @@ static int bind_field(siphon_mapping_t *map, const siphon_relation_t *rel, map_b
                         siphon_mapping__target_expects(mf->target));
     }
     b->conv[i] = (uint8_t)conv;
+    b->outvt[i] = (uint8_t)out;
     return 0;
 }
 
@@ -392,7 +394,7 @@ static int bind_one(siphon_mapping_t *map, const siphon_relation_t *rel, map_bin
     int nfc = siphon_mapping__filter_ncolumns(map->filter);
     if (!(b->inoff = calloc(nf + 1, sizeof(int))) ||
         !(b->in = calloc((size_t)(total ? total : 1), sizeof(map_bind_in_t))) ||
-        !(b->conv = calloc(nf, 1)) ||
+        !(b->conv = calloc(nf, 1)) || !(b->outvt = calloc(nf, 1)) ||
         !(b->optype = calloc((size_t)(map->nops ? map->nops : 1), 1)) ||
         !(b->fcol = calloc((size_t)(nfc ? nfc : 1), sizeof(int))))
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory binding %s.%s",
@@ -727,7 +729,7 @@ typedef struct map_image_ctx {
 /* The value of field i from `row` (TOAST-unchanged columns from `fallback` when it has them).
  * 0 with *dst set (possibly null or unchanged, which the caller judges), or SIPHON_ECONVERT
  * with x->why and x->eline/ecol, or SIPHON_ENOMEM. */
-static int eval_field(map_image_ctx_t *x, int i, const siphon_row_t *row,
+static int eval_field(map_image_ctx_t *x, map_eval_t *evp, int i, const siphon_row_t *row,
                       const siphon_row_t *fallback, siphon_value_t *dst)
 {
     const map_binding_t *b = x->b;
@@ -735,7 +737,6 @@ static int eval_field(map_image_ctx_t *x, int i, const siphon_row_t *row,
     const map_field_t *mf = &map->fields[i];
     const map_bind_in_t *bin = &b->in[b->inoff[i]];
     siphon_value_t v[MAP_MAX_INPUTS];
-    map_eval_t ev = {&x->ms->row, x->why, sizeof(x->why)};
     int rc, n = mf->nin;
 
     if (!mf->mapped) {
@@ -748,6 +749,30 @@ static int eval_field(map_image_ctx_t *x, int i, const siphon_row_t *row,
     }
     x->eline = mf->line;
     x->ecol = mf->col;
+    if (mf->nin == 1 && bin[0].col >= 0 && mf->in[0].nops == 0) {
+        /* the common field: one column and the field's own chain, worked on in place */
+        const siphon_value_t *s = &row->vals[bin[0].col];
+        if (s->type == SIPHON_V_UNCHANGED && fallback &&
+            fallback->vals[bin[0].col].type != SIPHON_V_UNCHANGED)
+            s = &fallback->vals[bin[0].col];
+        *dst = *s;
+        if (dst->type == SIPHON_V_UNCHANGED)
+            return 0;
+        if (bin[0].implicit && dst->type == SIPHON_V_RAWTEXT &&
+            (rc = siphon_mapping__charset_convert(map->charset, dst, evp)) != 0) {
+            x->eline = mf->in[0].line;
+            x->ecol = mf->in[0].col;
+            return rc;
+        }
+        for (const map_op_t *op = mf->ops, *end = op + mf->nops; op < end; op++)
+            if ((rc = siphon_mapping__op_apply(op, (siphon_vtype_t)b->optype[op->idx], dst, 1,
+                                               evp)) != 0) {
+                x->eline = op->line;
+                x->ecol = op->col;
+                return rc;
+            }
+        goto last_step;
+    }
     for (int j = 0; j < mf->nin; j++) {
         const map_input_t *in = &mf->in[j];
         if (bin[j].col < 0) {
@@ -765,7 +790,7 @@ static int eval_field(map_image_ctx_t *x, int i, const siphon_row_t *row,
             }
             v[j] = *s;
             if (bin[j].implicit && v[j].type == SIPHON_V_RAWTEXT &&
-                (rc = siphon_mapping__charset_convert(map->charset, &v[j], &ev)) != 0) {
+                (rc = siphon_mapping__charset_convert(map->charset, &v[j], evp)) != 0) {
                 x->eline = in->line;
                 x->ecol = in->col;
                 return rc;
@@ -774,7 +799,7 @@ static int eval_field(map_image_ctx_t *x, int i, const siphon_row_t *row,
         for (int k = 0; k < in->nops; k++) {
             const map_op_t *op = &in->ops[k];
             if ((rc = siphon_mapping__op_apply(op, (siphon_vtype_t)b->optype[op->idx], &v[j], 1,
-                                               &ev)) != 0) {
+                                               evp)) != 0) {
                 x->eline = op->line;
                 x->ecol = op->col;
                 return rc;
@@ -785,7 +810,7 @@ static int eval_field(map_image_ctx_t *x, int i, const siphon_row_t *row,
         const map_op_t *op = &mf->ops[k];
         int take = siphon_mapping__op_reduces(op->kind) ? n : 1;
         if ((rc = siphon_mapping__op_apply(op, (siphon_vtype_t)b->optype[op->idx], v, take,
-                                           &ev)) != 0) {
+                                           evp)) != 0) {
             x->eline = op->line;
             x->ecol = op->col;
             return rc;
@@ -794,11 +819,14 @@ static int eval_field(map_image_ctx_t *x, int i, const siphon_row_t *row,
             n = 1;
     }
 
-    /* the last step: what the encoder takes */
     *dst = v[0];
+last_step:
+    /* the last step: what the encoder takes (decided at bind for the chain's static type) */
     if (dst->type == SIPHON_V_NULL)
         return 0;
-    map_conv_t conv = siphon_mapping__conv(mf->target, dst->type);
+    map_conv_t conv = dst->type == (siphon_vtype_t)b->outvt[i]
+                          ? (map_conv_t)b->conv[i]
+                          : siphon_mapping__conv(mf->target, dst->type);
     char tn[64];
     switch (conv) {
     case MAP_C_COPY:
@@ -946,9 +974,10 @@ static int map_image(map_image_ctx_t *x, const siphon_row_t *row, const siphon_r
                           fallback && fallback->ncols != rel->ncols ? fallback->ncols
                                                                      : row->ncols,
                           rel->ncols);
+    map_eval_t ev = {&x->ms->row, x->why, sizeof(x->why)};
     for (int i = 0; i < map->nfields; i++) {
         const map_field_t *mf = &map->fields[i];
-        rc = eval_field(x, i, row, fallback, &dst[i]);
+        rc = eval_field(x, &ev, i, row, fallback, &dst[i]);
         if (rc == SIPHON_ENOMEM)
             return siphon_err(x->errbuf, x->errsize, rc, "out of memory mapping a change of %s.%s",
                               str_or_empty(rel->schema), str_or_empty(rel->name));
@@ -1070,9 +1099,17 @@ static int map_change(siphon_mapset_t *ms, const map_binding_t *b, const siphon_
 {
     siphon_mapping_t *map = b->map;
     const siphon_relation_t *rel = chg->rel;
-    map_image_ctx_t x = {.ms = ms, .b = b, .chg = chg, .which = "new", .errbuf = errbuf,
-                         .errsize = errsize};
+    map_image_ctx_t x; /* not zeroed whole: its 512-byte reason is written before it is read */
     int complete = 0, rc;
+
+    x.ms = ms;
+    x.b = b;
+    x.chg = chg;
+    x.which = "new";
+    x.errbuf = errbuf;
+    x.errsize = errsize;
+    x.why[0] = '\0';
+    x.eline = x.ecol = 0;
 
     memset(out, 0, sizeof(*out));
     out->map = map;

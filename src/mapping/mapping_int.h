@@ -164,6 +164,7 @@ typedef enum map_xk {
 typedef struct map_charset {
     char *name;
     int single_byte;
+    int ascii_same;        /* single-byte, and bytes 0x00..0x7F are themselves in UTF-8 */
     uint8_t len[256];      /* UTF-8 length of each byte's character; 0: not in the charset */
     uint8_t utf8[256][4];
     iconv_t cd;            /* multi-byte charsets only, else (iconv_t)-1 */
@@ -378,6 +379,7 @@ typedef struct map_binding {
     int *inoff;         /* field i's inputs are in[inoff[i] .. inoff[i+1]-1] */
     map_bind_in_t *in;
     uint8_t *conv;      /* per field: map_conv_t of its last step */
+    uint8_t *outvt;     /* per field: the static type of its last step (conv is for it) */
     uint8_t *optype;    /* per op (map->nops): its static input type */
     int *fcol;          /* per filter column: relation column */
     int soft_col;       /* relation column of the soft-delete flag, -1 */

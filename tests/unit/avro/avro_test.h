@@ -19,6 +19,7 @@ int avro_test_schema(void);
 int avro_test_decimal(void);
 int avro_test_stream(void);
 int avro_test_framing(void);
+int avro_test_binenc(void);
 
 /* The repository root: $SIPHON_SOURCE_DIR (set by ctest), else derived from this file's path.
  * Returns a static string. */

@@ -63,5 +63,6 @@ int main(void)
     failed += avro_test_decimal();
     failed += avro_test_stream();
     failed += avro_test_framing();
+    failed += avro_test_binenc();
     return failed ? 1 : 0;
 }
