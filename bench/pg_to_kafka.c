@@ -635,6 +635,7 @@ static char *write_config(bench_t *b, const char *prefix)
         "  create_slot: false\n"
         "  create_publication: false\n"
         "  status_interval_ms: 100\n"
+        "  snapshot: never\n" /* this measures streaming; bench_snapshot_to_kafka snapshots */
         "mappings: \"%s\"\n"
         "schemas: \"%s\"\n"
         "sink:\n"
