@@ -755,17 +755,14 @@ int siphon_avro__stream_encode_key_avroc(siphon_avro_stream_t *st, const siphon_
     return serialize(st, &st->key_value, st->key_hdr, &st->key_hint, out, errbuf, errsize);
 }
 
-int siphon_avro__stream_encode_value_avroc(siphon_avro_stream_t *st,
-                                           const siphon_avro_event_t *ev, siphon_buf_t *out,
-                                           char *errbuf, size_t errsize)
+/* The checks both envelope encoders make before writing anything. */
+static int check_event(const siphon_avro_stream_t *st, const siphon_avro_event_t *ev,
+                       const siphon_buf_t *out, char *errbuf, size_t errsize)
 {
-    static const char *const ops = "cudrt";
-    int rc;
     if (!st || !ev || !out)
         return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not encode event: no %s",
                           !st ? "stream" : !ev ? "event" : "output buffer");
-    const char *op = ev->op ? strchr(ops, ev->op) : NULL;
-    if (!op)
+    if (!ev->op || !strchr("cudrt", ev->op))
         return siphon_err(errbuf, errsize, SIPHON_EINVAL,
                           "could not encode event: op '%c' is not one of c, u, d, r, t",
                           ev->op ? ev->op : '?');
@@ -775,6 +772,18 @@ int siphon_avro__stream_encode_value_avroc(siphon_avro_stream_t *st,
                           "nor after");
     if (!ev->event_id)
         return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not encode event: no event_id");
+    return 0;
+}
+
+int siphon_avro__stream_encode_value_avroc(siphon_avro_stream_t *st,
+                                           const siphon_avro_event_t *ev, siphon_buf_t *out,
+                                           char *errbuf, size_t errsize)
+{
+    static const char *const ops = "cudrt";
+    int rc;
+    if ((rc = check_event(st, ev, out, errbuf, errsize)) < 0)
+        return rc;
+    const char *op = strchr(ops, ev->op);
 
     avro_value_t *ef = st->env_field, *sf = st->src_field, br;
     if (avro_value_reset(&ef[ENV_UNCHANGED]) != 0)
@@ -833,19 +842,9 @@ int siphon_avro_stream_encode_key(siphon_avro_stream_t *st, const siphon_value_t
 int siphon_avro_stream_encode_value(siphon_avro_stream_t *st, const siphon_avro_event_t *ev,
                                     siphon_buf_t *out, char *errbuf, size_t errsize)
 {
-    if (!st || !ev || !out)
-        return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not encode event: no %s",
-                          !st ? "stream" : !ev ? "event" : "output buffer");
-    if (!ev->op || !strchr("cudrt", ev->op))
-        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                          "could not encode event: op '%c' is not one of c, u, d, r, t",
-                          ev->op ? ev->op : '?');
-    if (ev->op == 't' && (ev->before || ev->after))
-        return siphon_err(errbuf, errsize, SIPHON_EINVAL,
-                          "could not encode event: a truncate event (op 't') has neither before "
-                          "nor after");
-    if (!ev->event_id)
-        return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not encode event: no event_id");
+    int rc;
+    if ((rc = check_event(st, ev, out, errbuf, errsize)) < 0)
+        return rc;
 
     /* the transaction block (record siphon.Transaction: id, total_order, data_collection_order) */
     siphon_value_t txv[3];
@@ -867,8 +866,8 @@ int siphon_avro_stream_encode_value(siphon_avro_stream_t *st, const siphon_avro_
     if (siphon_buf_append(out, st->value_hdr, SIPHON_AVRO_SOE_HEADER_LEN) < 0)
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "could not encode event: out of "
                           "memory");
-    int rc = siphon_binenc_write_event(st->env_enc, ev, &extra, st->env_txn >= 0, out, errbuf,
-                                       errsize);
+    rc = siphon_binenc_write_event(st->env_enc, ev, &extra, st->env_txn >= 0, out, errbuf,
+                                   errsize);
     if (rc < 0)
         out->len = start; /* out unchanged on any error */
     return rc;
