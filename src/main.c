@@ -14,6 +14,7 @@ static const siphon_cmd_t commands[] = {
     {"validate", "check a config, its mappings and schemas without connecting", siphon_cmd_validate},
     {"preview", "run rows of a table (or a JSON file) through a mapping, print the records", siphon_cmd_preview},
     {"tail", "print the events of a topic or of Avro files as JSON lines", siphon_cmd_tail},
+    {"snapshot", "read one table again while `siphon run` streams (on demand)", siphon_cmd_snapshot},
     {"version", "print the version", siphon_cmd_version},
 };
 

@@ -12,6 +12,9 @@
  *                 describe(), and the catalog details a Relation message lacks
  *   pg_source.c   the siphon_source_ops_t table: connections, the replication state machine,
  *                 reconnection with backoff, standby status updates, ack()
+ *   pg_snapshot.c the initial snapshot (key-ordered chunks, parallel, resumable)
+ *   pg_incremental.c  on-demand snapshots while streaming (watermarks in the stream, through
+ *                 the stream's hooks), and `siphon snapshot`'s request and status
  *
  * Positions (the one rule to remember): a transaction's position is its commit LSN + 1, put on
  * both its BEGIN and its COMMIT record. pgoutput's Begin message already carries the commit
@@ -159,6 +162,25 @@ typedef struct pg_typename {
     struct pg_typename *next;
 } pg_typename_t;
 
+struct pg_stream;
+
+/* What the on-demand snapshot (pg_incremental.c) watches in the stream. Each hook runs while
+ * the message is parsed, after the stream appended its record, so it sees changes, messages
+ * and commits in exactly the stream's order; a hook may append records of its own
+ * (siphon_pg__stream_push()) to the open transaction. Not called for a transaction that is
+ * skipped (already returned before a reconnect). A negative return fails the message. */
+typedef struct pg_stream_hooks {
+    /* A logical decoding message (pg_logical_emit_message()); content is not NUL-terminated. */
+    int (*message)(void *opaque, struct pg_stream *st, int transactional, uint64_t lsn,
+                   const char *prefix, const char *content, size_t len, char *errbuf,
+                   size_t errsize);
+    /* The CHANGE record just appended (insert, update, delete, truncate). */
+    int (*change)(void *opaque, struct pg_stream *st, const siphon_change_t *rec, char *errbuf,
+                  size_t errsize);
+    /* The COMMIT record just appended (st->txn_pos is its position). */
+    int (*commit)(void *opaque, struct pg_stream *st, char *errbuf, size_t errsize);
+} pg_stream_hooks_t;
+
 /* The parser's state. Zero-initialize and call siphon_pg__stream_init(). Not thread-safe. */
 typedef struct pg_stream {
     /* set by the owner */
@@ -166,6 +188,13 @@ typedef struct pg_stream {
     const char *database;       /* borrowed: put on every record */
     pg_enrich_fn enrich;        /* may be NULL (unit tests) */
     void *enrich_opaque;
+    const pg_stream_hooks_t *hooks; /* may be NULL */
+    void *hooks_opaque;
+    /* Appended to the position text of every COMMIT and POSITION record (pos.text; the LSN is
+     * put before it by pos_format), e.g. " isnap public.oehdr=0,3,300,01,A300" while an
+     * on-demand snapshot runs; NULL: plain positions. Borrowed: the owner keeps it valid until
+     * the batch is reset. */
+    const char *pos_suffix;
 
     /* relations */
     pg_rel_t *rels;             /* every version, newest first */
@@ -214,6 +243,10 @@ int siphon_pg__stream_copydata(pg_stream_t *st, char *buf, size_t len, char *err
 /* One pgoutput message (the XLogData payload) whose XLogData dataStart was lsn. */
 int siphon_pg__stream_message(pg_stream_t *st, char *msg, size_t len, uint64_t lsn,
                               char *errbuf, size_t errsize);
+
+/* Append a record of this kind to the batch (zeroed but for kind and database). NULL when out
+ * of memory. Valid until the next push or batch reset. */
+siphon_change_t *siphon_pg__stream_push(pg_stream_t *st, siphon_rec_kind_t kind);
 
 /* The replication connection is gone: emit a RESET record when a transaction was open (it will
  * be sent again from its Begin). Returns 0 or SIPHON_ENOMEM. */
@@ -270,6 +303,7 @@ struct siphon_source {
     int sample_session;      /* the decoding settings were applied to the catalog session */
 
     struct pg_snap *snap;    /* initial snapshot in progress (pg_snapshot.c), or NULL */
+    struct pg_inc *inc;      /* on-demand snapshots (pg_incremental.c), or NULL (server < 14) */
     int stop_after_snapshot; /* initial_only: next() returns SIPHON_ESTOP once it ended */
 
     uint64_t start_pos;      /* where START_REPLICATION starts (resume or last ack) */
@@ -295,6 +329,25 @@ int siphon_pg__sample(siphon_source_t *src, const char *schema, const char *tabl
                       const siphon_relation_t **rel, const siphon_row_t **rows, int *nrows,
                       char *errbuf, size_t errsize);
 
+/* One table a snapshot reads (pg_snapshot.c, pg_incremental.c). */
+typedef struct pg_snap_table {
+    char *schema, *table;
+    const pg_rel_t *rel;     /* from describe(), owned by the stream */
+    int *keycols;            /* column indexes of the chunk key; nkeys 0: ctid */
+    int nkeys;
+    char **last;             /* last key values read (nkeys, or 1 for ctid), NULL: none yet */
+    int done;
+    uint64_t chunks, rows;
+    double estimate;         /* pg_class.reltuples (-1 or 0: unknown) */
+    int64_t started_ms;
+} pg_snap_table_t;
+
+/* The live progress display: a line per table on a terminal, else a log line every 5 s. */
+typedef struct pg_snap_progress {
+    int tty;                 /* stderr is a terminal */
+    int64_t last_ms;
+} pg_snap_progress_t;
+
 /* pg_snapshot.c: the initial snapshot (docs/snapshots.md).
  * setup: decide from cfg->source.snapshot, the stored progress (the text after the LSN in the
  * stored position, or NULL) and whether a position was stored, whether to snapshot; when the
@@ -308,6 +361,70 @@ int siphon_pg__snap_setup(siphon_source_t *src, const siphon_config_t *cfg,
                           int have_resume, char *errbuf, size_t errsize);
 int siphon_pg__snap_next(siphon_source_t *src, char *errbuf, size_t errsize);
 void siphon_pg__snap_free(siphon_source_t *src);
+/* Helpers shared with pg_incremental.c.
+ * table_init: t->schema/t->table from a table reference (copied); 0 or SIPHON_ENOMEM.
+ * plan: describe t on src->cat, choose its chunk key (primary key, else replica identity, else
+ * ctid: nkeys 0) and read its row estimate. table_free: what plan and progress allocated.
+ * chunk_sql: "SELECT <every column>[, ctid] FROM t [WHERE (key) > (last)] ORDER BY key LIMIT n"
+ * into sql (NUL-terminated); the last key as parameters $1.. or, with literal_keys, inlined as
+ * escaped literals (for a multi-statement query string). 0 or SIPHON_ENOMEM.
+ * decode_row: row i of a chunk result, decoded as streamed values are, into memory from a
+ * (the row and its values live as long as a). set_last: remember row i's key as t->last.
+ * show: one progress update of t under `label` ("snapshot", "on-demand snapshot").
+ * progress_entry: " <schema.table>=<done>,<chunks>,<rows>[,<key>...]" (escaped) into b.
+ * apply_progress: the entries of a stored progress text into the matching tables. */
+int siphon_pg__snap_table_init(pg_snap_table_t *t, const char *schema, const char *table);
+int siphon_pg__snap_plan(siphon_source_t *src, pg_snap_table_t *t, char *errbuf, size_t errsize);
+void siphon_pg__snap_table_free(pg_snap_table_t *t);
+int siphon_pg__snap_chunk_sql(siphon_buf_t *sql, PGconn *c, const pg_snap_table_t *t,
+                              int chunk_rows, int literal_keys);
+int siphon_pg__snap_decode_row(siphon_arena_t *a, const pg_snap_table_t *t, PGresult *res, int i,
+                               siphon_row_t **out, char *errbuf, size_t errsize);
+int siphon_pg__snap_set_last(pg_snap_table_t *t, PGresult *res, int i);
+void siphon_pg__snap_show(pg_snap_progress_t *pr, const pg_snap_table_t *t, int force,
+                          const char *label);
+int siphon_pg__snap_progress_entry(siphon_buf_t *b, const pg_snap_table_t *t);
+void siphon_pg__snap_apply_progress(pg_snap_table_t *tables, int nt, const char *progress);
+/* A regular connection with the replication session's settings (snapshot work). NULL with
+ * errbuf set (SIPHON_ECONN in *rc) when it fails. Caller frees with PQfinish(). */
+PGconn *siphon_pg__snap_connect(siphon_source_t *src, int *rc, char *errbuf, size_t errsize);
+/* Run one command; 0, or SIPHON_EINVAL / SIPHON_ECONN with "could not <what>: <reason>". */
+int siphon_pg__exec_ok(PGconn *c, const char *sql, const char *what, char *errbuf,
+                       size_t errsize);
+/* A server message without its trailing newline, into buf ("connection lost" when empty). */
+const char *siphon_pg__trim(const char *msg, char *buf, size_t size);
+
+/* pg_incremental.c: on-demand snapshots while streaming (docs/snapshots.md, "On demand").
+ * setup: in open(), after the server checks (PostgreSQL 14 or later; otherwise nothing is set
+ * up): remember the streamed tables, install the stream hooks, and resume the on-demand
+ * snapshot in progress when the stored position carries one (progress: the text after
+ * " isnap", or NULL). tick: at the start of next(), before records are read: start the next
+ * chunk when none is in flight. poll: in next()'s loop: collect a chunk's results without
+ * blocking; *fd (or -1) is the socket to wait on. free: in close().
+ * signal: siphon snapshot: ask the connector streaming from cfg's slot to snapshot one table
+ * (checks, then pg_logical_emit_message()); *token gets "<signal LSN> <schema.table>".
+ * status: from a stored position text and a token, 0 not received yet, 1 running (*rows,
+ * *chunks), 2 done. */
+int siphon_pg__inc_setup(siphon_source_t *src, const siphon_config_t *cfg,
+                         const siphon_table_ref_t *tables, int ntables, const char *progress,
+                         char *errbuf, size_t errsize);
+int siphon_pg__inc_tick(siphon_source_t *src, char *errbuf, size_t errsize);
+int siphon_pg__inc_poll(siphon_source_t *src, int *fd, char *errbuf, size_t errsize);
+void siphon_pg__inc_free(siphon_source_t *src);
+int siphon_pg__inc_signal(const siphon_config_t *cfg, const char *schema, const char *table,
+                          char *token, size_t tokensize, char *errbuf, size_t errsize);
+int siphon_pg__inc_status(const char *stored_pos, const char *token, uint64_t *rows,
+                          uint64_t *chunks, char *errbuf, size_t errsize);
+/* Whether transaction xid is visible in the snapshot (xmin, xmax, xip) of
+ * pg_current_snapshot(): committed before it (below xmin, or below xmax and not in progress).
+ * xid32: xid is a 32-bit xid (pgoutput's), put in the epoch nearest to xmax's. */
+int siphon_pg__xid_visible(uint64_t xmin, uint64_t xmax, const uint64_t *xip, int nxip,
+                           uint64_t xid, int xid32);
+/* Parse pg_current_snapshot()'s text "xmin:xmax:xip,...". *xip (caller frees with free())
+ * gets *nxip ids. 0, SIPHON_EINVAL (malformed) or SIPHON_ENOMEM. */
+int siphon_pg__snapshot_parse(const char *text, uint64_t *xmin, uint64_t *xmax, uint64_t **xip,
+                              int *nxip);
+
 /* Escape / unescape a value for the stored progress text (percent-encoding). */
 int siphon_pg__snap_escape(siphon_buf_t *out, const char *s, size_t len);
 /* In place; returns the new length, or -1 on a malformed escape. */

@@ -19,8 +19,9 @@
  * ctid when the table has neither). Up to source.snapshot_connections connections share the
  * snapshot (the first exports it with pg_export_snapshot() when the slot's exported snapshot is
  * not available) and read different tables at once; each next() sends a chunk query on every
- * idle connection and returns the first chunk that has arrived. Every record carries the stream start position as num, so
- * acknowledging a chunk never moves the slot. The BEGIN's text "snap:<table>:<chunk>" names
+ * idle connection and returns a chunk that has arrived, taking the connections in turn. Every
+ * record carries the stream start position as num, so acknowledging a chunk never moves the
+ * slot. The BEGIN's text "snap:<table>:<chunk>" names
  * the chunk (event ids are "snap:<table>:<chunk>:<row>"); the COMMIT's text is the resumable
  * progress "<LSN> snapshot <table>=<done>,<chunks>,<rows>[,<last key value>...] ...", stored in
  * the offsets file under the usual rule (only once the chunk and everything before it were
@@ -45,18 +46,6 @@
 /* The longest progress text stored (the pipeline keeps positions of up to 4 KiB). */
 #define PG_SNAP_PROGRESS_MAX 3800
 
-typedef struct pg_snap_table {
-    char *schema, *table;
-    const pg_rel_t *rel;     /* from describe(), owned by the stream */
-    int *keycols;            /* column indexes of the chunk key; nkeys 0: ctid */
-    int nkeys;
-    char **last;             /* last key values read (nkeys, or 1 for ctid), NULL: none yet */
-    int done;
-    uint64_t chunks, rows;
-    double estimate;         /* pg_class.reltuples (-1 or 0: unknown) */
-    int64_t started_ms;
-} pg_snap_table_t;
-
 typedef struct pg_snap {
     pg_snap_table_t *t;
     int nt;
@@ -64,12 +53,13 @@ typedef struct pg_snap {
     PGconn **conns;          /* nconns connections sharing one snapshot */
     int *busy;               /* per connection: the table whose chunk it reads, or -1 */
     int nconns;
+    int last_ci;             /* the connection whose chunk was returned last */
     uint64_t pos;            /* the stream's start: num of every snapshot record */
-    int tty;
-    int64_t last_progress_ms, started_ms;
+    pg_snap_progress_t progress;
+    int64_t started_ms;
 } pg_snap_t;
 
-static const char *trim_msg(const char *msg, char *buf, size_t size)
+const char *siphon_pg__trim(const char *msg, char *buf, size_t size)
 {
     snprintf(buf, size, "%s", msg && msg[0] ? msg : "connection lost");
     size_t n = strlen(buf);
@@ -120,7 +110,14 @@ long siphon_pg__snap_unescape(char *s)
     return (long)(w - s);
 }
 
-static void table_free(pg_snap_table_t *t)
+int siphon_pg__snap_table_init(pg_snap_table_t *t, const char *schema, const char *table)
+{
+    t->schema = strdup(schema && schema[0] ? schema : "public");
+    t->table = strdup(table);
+    return t->schema && t->table ? 0 : SIPHON_ENOMEM;
+}
+
+void siphon_pg__snap_table_free(pg_snap_table_t *t)
 {
     free(t->schema);
     free(t->table);
@@ -137,7 +134,7 @@ void siphon_pg__snap_free(siphon_source_t *src)
     if (!s)
         return;
     for (int i = 0; i < s->nt; i++)
-        table_free(&s->t[i]);
+        siphon_pg__snap_table_free(&s->t[i]);
     free(s->t);
     for (int i = 0; i < s->nconns; i++)
         if (s->conns[i])
@@ -148,30 +145,41 @@ void siphon_pg__snap_free(siphon_source_t *src)
     src->snap = NULL;
 }
 
-static int exec_ok(PGconn *c, const char *sql, const char *what, char *errbuf, size_t errsize);
-
-/* The snapshot connections: same session settings as the replication session. */
-static int snap_connect(siphon_source_t *src, pg_snap_t *s, int n, char *errbuf, size_t errsize)
+PGconn *siphon_pg__snap_connect(siphon_source_t *src, int *rc, char *errbuf, size_t errsize)
 {
     const char *keys[] = {"dbname", "options", "client_encoding", "fallback_application_name",
                           NULL};
     const char *vals[] = {src->conninfo, src->options, src->st.sql_ascii ? "SQL_ASCII" : "UTF8",
                           src->app_name, NULL};
     char msg[512];
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (!c) {
+        *rc = siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (PQstatus(c) != CONNECTION_OK) {
+        *rc = siphon_err(errbuf, errsize, SIPHON_ECONN,
+                         "could not connect to PostgreSQL for the snapshot (%s): %s",
+                         src->redacted, siphon_pg__trim(PQerrorMessage(c), msg, sizeof(msg)));
+        PQfinish(c);
+        return NULL;
+    }
+    *rc = 0;
+    return c;
+}
+
+/* The snapshot connections: same session settings as the replication session. */
+static int snap_connect(siphon_source_t *src, pg_snap_t *s, int n, char *errbuf, size_t errsize)
+{
+    int rc = 0;
     if (!(s->conns = calloc((size_t)n, sizeof(PGconn *))) ||
         !(s->busy = calloc((size_t)n, sizeof(int))))
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
     for (; s->nconns < n; s->nconns++) {
-        PGconn *c = s->conns[s->nconns] = PQconnectdbParams(keys, vals, 1);
         s->busy[s->nconns] = -1;
-        if (!c)
-            return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
-        if (PQstatus(c) != CONNECTION_OK)
-            return siphon_err(errbuf, errsize, SIPHON_ECONN,
-                              "could not connect to PostgreSQL for the snapshot (%s): %s",
-                              src->redacted, trim_msg(PQerrorMessage(c), msg, sizeof(msg)));
+        if (!(s->conns[s->nconns] = siphon_pg__snap_connect(src, &rc, errbuf, errsize)))
+            return rc;
     }
-    s->nconns = n;
     return 0;
 }
 
@@ -190,11 +198,11 @@ static int import_snapshot(pg_snap_t *s, int from, const char *name, char *errbu
         if (siphon_buf_appendc(&sql, 0) < 0)
             rc = SIPHON_ENOMEM;
         if (rc == 0)
-            rc = exec_ok(s->conns[i], "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            rc = siphon_pg__exec_ok(s->conns[i], "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
                          "start the snapshot transaction", errbuf, errsize);
         if (rc == 0)
-            rc = exec_ok(s->conns[i], (const char *)sql.data, "import the snapshot", errbuf,
-                         errsize);
+            rc = siphon_pg__exec_ok(s->conns[i], (const char *)sql.data, "import the snapshot",
+                                    errbuf, errsize);
         siphon_buf_free(&sql);
     }
     return rc;
@@ -204,7 +212,7 @@ static int import_snapshot(pg_snap_t *s, int from, const char *name, char *errbu
 static int fresh_snapshot(pg_snap_t *s, char *errbuf, size_t errsize)
 {
     char msg[512];
-    int rc = exec_ok(s->conns[0], "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    int rc = siphon_pg__exec_ok(s->conns[0], "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
                      "start the snapshot transaction", errbuf, errsize);
     if (rc < 0 || s->nconns == 1)
         return rc;
@@ -213,7 +221,7 @@ static int fresh_snapshot(pg_snap_t *s, char *errbuf, size_t errsize)
         rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
                         "could not export the snapshot to the other snapshot connections: %s "
                         "(set snapshot_connections: 1)",
-                        trim_msg(PQresultErrorMessage(res), msg, sizeof(msg)));
+                        siphon_pg__trim(PQresultErrorMessage(res), msg, sizeof(msg)));
         PQclear(res);
         return rc;
     }
@@ -222,13 +230,14 @@ static int fresh_snapshot(pg_snap_t *s, char *errbuf, size_t errsize)
     return rc;
 }
 
-static int exec_ok(PGconn *c, const char *sql, const char *what, char *errbuf, size_t errsize)
+int siphon_pg__exec_ok(PGconn *c, const char *sql, const char *what, char *errbuf,
+                       size_t errsize)
 {
     char msg[512];
     PGresult *res = PQexec(c, sql);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
     if (!ok)
-        trim_msg(PQresultErrorMessage(res), msg, sizeof(msg));
+        siphon_pg__trim(PQresultErrorMessage(res), msg, sizeof(msg));
     PQclear(res);
     if (ok)
         return 0;
@@ -250,7 +259,7 @@ static int slot_lookup(siphon_source_t *src, int *exists, uint64_t *confirmed, c
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         int rc = siphon_err(errbuf, errsize, SIPHON_ECONN,
                             "could not read replication slot \"%s\": %s", src->slot,
-                            trim_msg(PQresultErrorMessage(res), msg, sizeof(msg)));
+                            siphon_pg__trim(PQresultErrorMessage(res), msg, sizeof(msg)));
         PQclear(res);
         return rc;
     }
@@ -278,7 +287,7 @@ static int create_slot_exported(siphon_source_t *src, pg_snap_t *s, char *errbuf
         rc = siphon_err(errbuf, errsize, SIPHON_ECONN,
                         "could not connect for replication to create slot \"%s\" (%s): %s",
                         src->slot, src->redacted,
-                        trim_msg(rc_conn ? PQerrorMessage(rc_conn) : "out of memory", msg,
+                        siphon_pg__trim(rc_conn ? PQerrorMessage(rc_conn) : "out of memory", msg,
                                  sizeof(msg)));
         goto out;
     }
@@ -300,7 +309,7 @@ static int create_slot_exported(siphon_source_t *src, pg_snap_t *s, char *errbuf
         rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
                         "could not create replication slot \"%s\": %s; the role needs the "
                         "REPLICATION attribute (ALTER ROLE ... REPLICATION)",
-                        src->slot, trim_msg(PQresultErrorMessage(res), msg, sizeof(msg)));
+                        src->slot, siphon_pg__trim(PQresultErrorMessage(res), msg, sizeof(msg)));
         goto out;
     }
     rc = import_snapshot(s, 0, PQgetvalue(res, 0, 2), errbuf, errsize);
@@ -313,8 +322,9 @@ out:
     return rc;
 }
 
-/* Parse "<table>=<done>,<chunks>,<rows>[,<key>...]" entries of a stored progress into s. */
-static void apply_progress(pg_snap_t *s, const char *progress)
+/* Parse "<table>=<done>,<chunks>,<rows>[,<key>...]" entries of a stored progress into the
+ * matching tables. */
+void siphon_pg__snap_apply_progress(pg_snap_table_t *tables, int nt, const char *progress)
 {
     char *copy = strdup(progress ? progress : ""), *save = NULL;
     if (!copy)
@@ -327,8 +337,8 @@ static void apply_progress(pg_snap_t *s, const char *progress)
         char *fields = eq + 1, *fsave = NULL;
         if (siphon_pg__snap_unescape(tok) < 0)
             continue;
-        for (int i = 0; i < s->nt; i++) {
-            pg_snap_table_t *t = &s->t[i];
+        for (int i = 0; i < nt; i++) {
+            pg_snap_table_t *t = &tables[i];
             char full[600];
             snprintf(full, sizeof(full), "%s.%s", t->schema, t->table);
             if (strcmp(full, tok) != 0)
@@ -358,7 +368,7 @@ static void apply_progress(pg_snap_t *s, const char *progress)
     free(copy);
 }
 
-static int plan_table(siphon_source_t *src, pg_snap_table_t *t, char *errbuf, size_t errsize)
+int siphon_pg__snap_plan(siphon_source_t *src, pg_snap_table_t *t, char *errbuf, size_t errsize)
 {
     const siphon_relation_t *rel = NULL;
     int rc = siphon_pg__cat_describe(src, t->schema, t->table, &rel, errbuf, errsize);
@@ -416,17 +426,15 @@ int siphon_pg__snap_setup(siphon_source_t *src, const siphon_config_t *cfg,
     }
     src->snap = s;
     s->chunk_rows = cfg->source.snapshot_chunk_rows > 0 ? cfg->source.snapshot_chunk_rows : 10000;
-    s->tty = isatty(STDERR_FILENO);
-    s->started_ms = s->last_progress_ms = siphon_pg__now_ms();
+    s->progress.tty = isatty(STDERR_FILENO);
+    s->started_ms = s->progress.last_ms = siphon_pg__now_ms();
     for (int i = 0; i < ntables; i++) {
         pg_snap_table_t *t = &s->t[s->nt++];
-        t->schema = strdup(tables[i].schema && tables[i].schema[0] ? tables[i].schema : "public");
-        t->table = strdup(tables[i].table);
-        if (!t->schema || !t->table) {
+        if (siphon_pg__snap_table_init(t, tables[i].schema, tables[i].table) < 0) {
             rc = siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
             goto fail;
         }
-        if ((rc = plan_table(src, t, errbuf, errsize)) < 0)
+        if ((rc = siphon_pg__snap_plan(src, t, errbuf, errsize)) < 0)
             goto fail;
     }
     {
@@ -453,7 +461,7 @@ int siphon_pg__snap_setup(siphon_source_t *src, const siphon_config_t *cfg,
                             src->slot);
             goto fail;
         }
-        apply_progress(s, progress);
+        siphon_pg__snap_apply_progress(s->t, s->nt, progress);
         /* The stream starts at the stored (or the slot's) position, before this snapshot. */
         s->pos = src->start_pos ? src->start_pos : confirmed;
         src->start_pos = s->pos;
@@ -474,23 +482,6 @@ fail:
     return rc;
 }
 
-static siphon_change_t *push(pg_stream_t *st, siphon_rec_kind_t kind)
-{
-    if (st->nrecs == st->caprecs) {
-        int ncap = st->caprecs ? st->caprecs * 2 : 1024;
-        siphon_change_t *n = realloc(st->recs, (size_t)ncap * sizeof(*n));
-        if (!n)
-            return NULL;
-        st->recs = n;
-        st->caprecs = ncap;
-    }
-    siphon_change_t *c = &st->recs[st->nrecs++];
-    memset(c, 0, sizeof(*c));
-    c->kind = kind;
-    c->database = st->database;
-    return c;
-}
-
 static const char *full_name(const pg_snap_table_t *t, char *buf, size_t size)
 {
     if (strcmp(t->schema, "public") == 0)
@@ -500,11 +491,30 @@ static const char *full_name(const pg_snap_table_t *t, char *buf, size_t size)
     return buf;
 }
 
+int siphon_pg__snap_progress_entry(siphon_buf_t *b, const pg_snap_table_t *t)
+{
+    char full[600], tmp[64];
+    snprintf(full, sizeof(full), "%s.%s", t->schema, t->table);
+    siphon_buf_appendc(b, ' ');
+    siphon_pg__snap_escape(b, full, strlen(full));
+    if (t->done)
+        snprintf(tmp, sizeof(tmp), "=1");
+    else
+        snprintf(tmp, sizeof(tmp), "=0,%" PRIu64 ",%" PRIu64, t->chunks, t->rows);
+    siphon_buf_append(b, tmp, strlen(tmp));
+    if (!t->done && t->last)
+        for (int k = 0; k < (t->nkeys ? t->nkeys : 1); k++) {
+            siphon_buf_appendc(b, ',');
+            siphon_pg__snap_escape(b, t->last[k], strlen(t->last[k]));
+        }
+    return siphon_buf_appendc(b, 0) < 0 ? SIPHON_ENOMEM : (b->len--, 0);
+}
+
 /* The progress text after this chunk, in the arena; NULL (plain LSN) once every table is done. */
 static char *progress_text(pg_snap_t *s, siphon_arena_t *a)
 {
     siphon_buf_t b = {0};
-    char at[32], tmp[64];
+    char at[32];
     int all = 1;
     char *out = NULL;
     for (int i = 0; i < s->nt; i++)
@@ -519,22 +529,9 @@ static char *progress_text(pg_snap_t *s, siphon_arena_t *a)
          * offsets file's position (PG_SNAP_PROGRESS_MAX). */
         pg_snap_table_t *t = &s->t[i];
         siphon_buf_t e = {0};
-        char full[600];
         if (!t->done && !t->last)
             continue;
-        snprintf(full, sizeof(full), "%s.%s", t->schema, t->table);
-        siphon_buf_appendc(&e, ' ');
-        siphon_pg__snap_escape(&e, full, strlen(full));
-        if (t->done)
-            snprintf(tmp, sizeof(tmp), "=1");
-        else
-            snprintf(tmp, sizeof(tmp), "=0,%" PRIu64 ",%" PRIu64, t->chunks, t->rows);
-        siphon_buf_append(&e, tmp, strlen(tmp));
-        if (!t->done)
-            for (int k = 0; k < (t->nkeys ? t->nkeys : 1); k++) {
-                siphon_buf_appendc(&e, ',');
-                siphon_pg__snap_escape(&e, t->last[k], strlen(t->last[k]));
-            }
+        siphon_pg__snap_progress_entry(&e, t);
         if (b.len + e.len < PG_SNAP_PROGRESS_MAX)
             siphon_buf_append(&b, e.data, e.len);
         siphon_buf_free(&e);
@@ -545,12 +542,13 @@ static char *progress_text(pg_snap_t *s, siphon_arena_t *a)
     return out;
 }
 
-static void show_progress(pg_snap_t *s, pg_snap_table_t *t, int force)
+void siphon_pg__snap_show(pg_snap_progress_t *pr, const pg_snap_table_t *t, int force,
+                          const char *label)
 {
     int64_t now = siphon_pg__now_ms();
-    if (!force && now - s->last_progress_ms < (s->tty ? 200 : 5000))
+    if (!force && now - pr->last_ms < (pr->tty ? 200 : 5000))
         return;
-    s->last_progress_ms = now;
+    pr->last_ms = now;
     double secs = (double)(now - t->started_ms) / 1000.0;
     double rate = secs > 0 ? (double)t->rows / secs : 0;
     char pct[16] = "?", eta[32] = "?", name[600];
@@ -563,51 +561,61 @@ static void show_progress(pg_snap_t *s, pg_snap_table_t *t, int force)
     if (t->done)
         snprintf(pct, sizeof(pct), "100%%"), snprintf(eta, sizeof(eta), "done");
     full_name(t, name, sizeof(name));
-    if (s->tty) {
-        fprintf(stderr, "\r\033[Ksnapshot %-30s %12" PRIu64 " rows %10.0f rows/s %5s ETA %s%s",
+    if (pr->tty) {
+        fprintf(stderr, "\r\033[K%s %-30s %12" PRIu64 " rows %10.0f rows/s %5s ETA %s%s", label,
                 name, t->rows, rate, pct, eta, t->done ? "\n" : "");
         fflush(stderr);
     } else {
         if (t->estimate > 0)
             siphon_log(SIPHON_LOG_INFO, "pg",
-                       "snapshot of %s: %" PRIu64 " rows, %.0f rows/s, %s of about %.0f, ETA %s",
+                       "%s of %s: %" PRIu64 " rows, %.0f rows/s, %s of about %.0f, ETA %s", label,
                        name, t->rows, rate, pct, t->estimate, eta);
         else
             siphon_log(SIPHON_LOG_INFO, "pg",
-                       "snapshot of %s: %" PRIu64 " rows, %.0f rows/s%s (no row estimate: the "
-                       "table was never analyzed)", name, t->rows, rate, t->done ? ", done" : "");
+                       "%s of %s: %" PRIu64 " rows, %.0f rows/s%s (no row estimate: the "
+                       "table was never analyzed)", label, name, t->rows, rate,
+                       t->done ? ", done" : "");
     }
 }
 
-/* Build the chunk query of t and send it on connection c (asynchronously). */
-static int chunk_send(pg_snap_t *s, PGconn *c, pg_snap_table_t *t, char *errbuf, size_t errsize)
+int siphon_pg__snap_chunk_sql(siphon_buf_t *sql, PGconn *c, const pg_snap_table_t *t,
+                              int chunk_rows, int literal_keys)
 {
     const siphon_relation_t *r = &t->rel->rel;
-    siphon_buf_t sql = {0}, keys = {0}, params = {0};
-    char msg[512];
-    int n = t->nkeys ? t->nkeys : 1, rc = SIPHON_ENOMEM;
+    siphon_buf_t keys = {0}, params = {0};
+    int rc = SIPHON_ENOMEM;
 
-    siphon_buf_printf(&sql, "SELECT ");
+    siphon_buf_printf(sql, "SELECT ");
     for (int i = 0; i < r->ncols; i++) {
         char *q = PQescapeIdentifier(c, r->cols[i].name, strlen(r->cols[i].name));
         if (!q)
             goto out;
-        siphon_buf_printf(&sql, "%s%s", i ? ", " : "", q);
+        siphon_buf_printf(sql, "%s%s", i ? ", " : "", q);
         PQfreemem(q);
     }
     if (t->nkeys == 0) {
-        siphon_buf_printf(&sql, "%sctid", r->ncols ? ", " : "");
+        siphon_buf_printf(sql, "%sctid", r->ncols ? ", " : "");
         siphon_buf_printf(&keys, "ctid");
         siphon_buf_printf(&params, "$1::tid");
     } else {
         for (int k = 0; k < t->nkeys; k++) {
             const char *nm = r->cols[t->keycols[k]].name;
             char *q = PQescapeIdentifier(c, nm, strlen(nm));
-            if (!q)
+            char *lit = literal_keys && t->last
+                            ? PQescapeLiteral(c, t->last[k], strlen(t->last[k]))
+                            : NULL;
+            if (!q || (literal_keys && t->last && !lit)) {
+                PQfreemem(q);
+                PQfreemem(lit);
                 goto out;
+            }
             siphon_buf_printf(&keys, "%s%s", k ? ", " : "", q);
-            siphon_buf_printf(&params, "%s$%d", k ? ", " : "", k + 1);
+            if (lit)
+                siphon_buf_printf(&params, "%s%s", k ? ", " : "", lit);
+            else
+                siphon_buf_printf(&params, "%s$%d", k ? ", " : "", k + 1);
             PQfreemem(q);
+            PQfreemem(lit);
         }
     }
     siphon_buf_appendc(&keys, 0);
@@ -616,33 +624,101 @@ static int chunk_send(pg_snap_t *s, PGconn *c, pg_snap_table_t *t, char *errbuf,
         char *qs = PQescapeIdentifier(c, t->schema, strlen(t->schema));
         char *qt = PQescapeIdentifier(c, t->table, strlen(t->table));
         if (qs && qt)
-            siphon_buf_printf(&sql, " FROM %s.%s", qs, qt);
+            siphon_buf_printf(sql, " FROM %s.%s", qs, qt);
         PQfreemem(qs);
         PQfreemem(qt);
         if (!qs || !qt)
             goto out;
     }
     if (t->last)
-        siphon_buf_printf(&sql, " WHERE (%s) > (%s)", (const char *)keys.data,
+        siphon_buf_printf(sql, " WHERE (%s) > (%s)", (const char *)keys.data,
                           (const char *)params.data);
-    siphon_buf_printf(&sql, " ORDER BY %s LIMIT %d", (const char *)keys.data, s->chunk_rows);
-    if (siphon_buf_appendc(&sql, 0) < 0)
+    siphon_buf_printf(sql, " ORDER BY %s LIMIT %d", (const char *)keys.data, chunk_rows);
+    if (siphon_buf_appendc(sql, 0) < 0)
         goto out;
-    if (!PQsendQueryParams(c, (const char *)sql.data, t->last ? n : 0, NULL,
-                           (const char *const *)t->last, NULL, NULL, 0)) {
+    sql->len--; /* NUL-terminated, and more may be appended */
+    rc = 0;
+out:
+    siphon_buf_free(&keys);
+    siphon_buf_free(&params);
+    return rc;
+}
+
+/* Build the chunk query of t and send it on connection c (asynchronously). */
+static int chunk_send(pg_snap_t *s, PGconn *c, pg_snap_table_t *t, char *errbuf, size_t errsize)
+{
+    siphon_buf_t sql = {0};
+    char msg[512];
+    int rc = siphon_pg__snap_chunk_sql(&sql, c, t, s->chunk_rows, 0);
+    if (rc < 0) {
+        rc = siphon_err(errbuf, errsize, rc, "could not build a snapshot query: out of memory");
+    } else if (!PQsendQueryParams(c, (const char *)sql.data,
+                                  t->last ? (t->nkeys ? t->nkeys : 1) : 0, NULL,
+                                  (const char *const *)t->last, NULL, NULL, 0)) {
         rc = siphon_err(errbuf, errsize, SIPHON_ECONN,
                         "could not read a snapshot chunk of %s.%s (chunk %" PRIu64 "): %s; "
                         "restart Siphon to resume the snapshot at the last acknowledged chunk",
                         t->schema, t->table, t->chunks,
-                        trim_msg(PQerrorMessage(c), msg, sizeof(msg)));
-        goto out;
+                        siphon_pg__trim(PQerrorMessage(c), msg, sizeof(msg)));
     }
-    rc = 0;
-out:
     siphon_buf_free(&sql);
-    siphon_buf_free(&keys);
-    siphon_buf_free(&params);
     return rc;
+}
+
+int siphon_pg__snap_decode_row(siphon_arena_t *a, const pg_snap_table_t *t, PGresult *res, int i,
+                               siphon_row_t **out, char *errbuf, size_t errsize)
+{
+    const siphon_relation_t *r = &t->rel->rel;
+    siphon_row_t *row = siphon_arena_alloc(a, sizeof(*row));
+    siphon_value_t *vals = siphon_arena_alloc(a, sizeof(siphon_value_t) *
+                                                     (size_t)(r->ncols ? r->ncols : 1));
+    if (!row || !vals)
+        return siphon_err(errbuf, errsize, SIPHON_ENOMEM,
+                          "could not read the snapshot: out of memory");
+    row->ncols = r->ncols;
+    row->vals = vals;
+    for (int c = 0; c < r->ncols; c++) {
+        siphon_value_t *v = &vals[c];
+        memset(v, 0, sizeof(*v));
+        if (PQgetisnull(res, i, c)) {
+            v->type = SIPHON_V_NULL;
+            continue;
+        }
+        size_t len = (size_t)PQgetlength(res, i, c);
+        char *p = siphon_arena_strndup(a, PQgetvalue(res, i, c), len), why[256];
+        if (!p)
+            return siphon_err(errbuf, errsize, SIPHON_ENOMEM,
+                              "could not read the snapshot: out of memory");
+        if (siphon_pg__decode(v, t->rel->kinds[c], p, len, why, sizeof(why)) < 0)
+            return siphon_err(errbuf, errsize, SIPHON_EPROTO,
+                              "could not decode column \"%s\" of %s.%s in the snapshot: %s",
+                              r->cols[c].name, t->schema, t->table, why);
+    }
+    *out = row;
+    return 0;
+}
+
+int siphon_pg__snap_set_last(pg_snap_table_t *t, PGresult *res, int i)
+{
+    int nk = t->nkeys ? t->nkeys : 1;
+    char **last = calloc((size_t)nk, sizeof(char *));
+    if (!last)
+        return SIPHON_ENOMEM;
+    for (int k = 0; k < nk; k++) {
+        int col = t->nkeys ? t->keycols[k] : t->rel->rel.ncols;
+        if (!(last[k] = strdup(PQgetvalue(res, i, col)))) {
+            for (int j = 0; j < k; j++)
+                free(last[j]);
+            free(last);
+            return SIPHON_ENOMEM;
+        }
+    }
+    if (t->last)
+        for (int k = 0; k < nk; k++)
+            free(t->last[k]);
+    free(t->last);
+    t->last = last;
+    return 0;
 }
 
 /* The result of connection ci's chunk: one BEGIN, 'r' CHANGE..., COMMIT group in src->st. */
@@ -650,7 +726,6 @@ static int chunk_emit(siphon_source_t *src, pg_snap_t *s, int ci, char *errbuf, 
 {
     pg_stream_t *st = &src->st;
     pg_snap_table_t *t = &s->t[s->busy[ci]];
-    const siphon_relation_t *r = &t->rel->rel;
     char name[600], msg[512];
     int rc = 0;
     PGresult *res = PQgetResult(s->conns[ci]), *extra;
@@ -663,75 +738,36 @@ static int chunk_emit(siphon_source_t *src, pg_snap_t *s, int ci, char *errbuf, 
                         "could not read a snapshot chunk of %s.%s (chunk %" PRIu64 "): %s; "
                         "restart Siphon to resume the snapshot at the last acknowledged chunk",
                         t->schema, t->table, t->chunks,
-                        trim_msg(PQresultErrorMessage(res), msg, sizeof(msg)));
+                        siphon_pg__trim(PQresultErrorMessage(res), msg, sizeof(msg)));
         PQclear(res);
         return rc;
     }
 
-    int nrows = PQntuples(res), nk = t->nkeys ? t->nkeys : 1;
+    int nrows = PQntuples(res);
     char *btext = siphon_arena_alloc(&st->arena, 640);
-    siphon_change_t *b = btext ? push(st, SIPHON_REC_BEGIN) : NULL;
+    siphon_change_t *b = btext ? siphon_pg__stream_push(st, SIPHON_REC_BEGIN) : NULL;
     if (!b)
         goto nomem;
     snprintf(btext, 640, "snap:%s:%" PRIu64, full_name(t, name, sizeof(name)), t->chunks);
     b->pos.num = s->pos;
     b->pos.text = btext;
     for (int i = 0; i < nrows; i++) {
-        siphon_row_t *row = siphon_arena_alloc(&st->arena, sizeof(*row));
-        siphon_value_t *vals = siphon_arena_alloc(&st->arena, sizeof(siphon_value_t) *
-                                                                   (size_t)(r->ncols ? r->ncols : 1));
-        if (!row || !vals)
-            goto nomem;
-        row->ncols = r->ncols;
-        row->vals = vals;
-        for (int c = 0; c < r->ncols; c++) {
-            siphon_value_t *v = &vals[c];
-            memset(v, 0, sizeof(*v));
-            if (PQgetisnull(res, i, c)) {
-                v->type = SIPHON_V_NULL;
-                continue;
-            }
-            size_t len = (size_t)PQgetlength(res, i, c);
-            char *p = siphon_arena_strndup(&st->arena, PQgetvalue(res, i, c), len), why[256];
-            if (!p)
-                goto nomem;
-            if (siphon_pg__decode(v, t->rel->kinds[c], p, len, why, sizeof(why)) < 0) {
-                rc = siphon_err(errbuf, errsize, SIPHON_EPROTO,
-                                "could not decode column \"%s\" of %s.%s in the snapshot: %s",
-                                r->cols[c].name, t->schema, t->table, why);
-                PQclear(res);
-                return rc;
-            }
+        siphon_row_t *row;
+        if ((rc = siphon_pg__snap_decode_row(&st->arena, t, res, i, &row, errbuf, errsize)) < 0) {
+            PQclear(res);
+            return rc;
         }
-        siphon_change_t *c = push(st, SIPHON_REC_CHANGE);
+        siphon_change_t *c = siphon_pg__stream_push(st, SIPHON_REC_CHANGE);
         if (!c)
             goto nomem;
         c->op = SIPHON_OP_READ;
-        c->rel = r;
+        c->rel = &t->rel->rel;
         c->after = row;
         c->pos = b->pos;
         c->snapshot = 1;
     }
-    /* remember the last key */
-    if (nrows > 0) {
-        char **last = calloc((size_t)nk, sizeof(char *));
-        if (!last)
-            goto nomem;
-        for (int k = 0; k < nk; k++) {
-            int col = t->nkeys ? t->keycols[k] : r->ncols;
-            if (!(last[k] = strdup(PQgetvalue(res, nrows - 1, col)))) {
-                for (int j = 0; j < k; j++)
-                    free(last[j]);
-                free(last);
-                goto nomem;
-            }
-        }
-        if (t->last)
-            for (int k = 0; k < nk; k++)
-                free(t->last[k]);
-        free(t->last);
-        t->last = last;
-    }
+    if (nrows > 0 && siphon_pg__snap_set_last(t, res, nrows - 1) < 0)
+        goto nomem;
     t->rows += (uint64_t)nrows;
     t->chunks++;
     if (nrows < s->chunk_rows)
@@ -739,12 +775,12 @@ static int chunk_emit(siphon_source_t *src, pg_snap_t *s, int ci, char *errbuf, 
     PQclear(res);
     res = NULL;
 
-    siphon_change_t *cm = push(st, SIPHON_REC_COMMIT);
+    siphon_change_t *cm = siphon_pg__stream_push(st, SIPHON_REC_COMMIT);
     if (!cm)
         goto nomem;
     cm->pos.num = s->pos;
     cm->pos.text = progress_text(s, &st->arena);
-    show_progress(s, t, t->done);
+    siphon_pg__snap_show(&s->progress, t, t->done, "snapshot");
     return 0;
 nomem:
     PQclear(res);
@@ -782,19 +818,25 @@ int siphon_pg__snap_next(siphon_source_t *src, char *errbuf, size_t errsize)
         int64_t secs = (siphon_pg__now_ms() - s->started_ms) / 1000;
         siphon_log(SIPHON_LOG_INFO, "pg", "snapshot done in %" PRId64 " s", secs);
         for (int ci = 0; ci < s->nconns; ci++)
-            exec_ok(s->conns[ci], "COMMIT", "end the snapshot transaction", errbuf, errsize);
+            siphon_pg__exec_ok(s->conns[ci], "COMMIT", "end the snapshot transaction", errbuf,
+                               errsize);
         siphon_pg__snap_free(src);
         return 1;
     }
-    /* wait (up to 100 ms, so the pipeline keeps serving deliveries) for one chunk */
+    /* wait (up to 100 ms, so the pipeline keeps serving deliveries) for one chunk; the
+     * connections are looked at in turn from the one after the last chunk's, or the first
+     * ones (whose next chunk is ready again by the time the pipeline asks) starve the others */
     struct pollfd pfd[64];
     int map[64], n = 0;
-    for (int ci = 0; ci < s->nconns && n < 64; ci++) {
+    for (int k = 1; k <= s->nconns && n < 64; k++) {
+        int ci = (s->last_ci + k) % s->nconns;
         if (s->busy[ci] < 0)
             continue;
         PGconn *c = s->conns[ci];
-        if (!PQconsumeInput(c) || !PQisBusy(c))
+        if (!PQconsumeInput(c) || !PQisBusy(c)) {
+            s->last_ci = ci;
             return chunk_emit(src, s, ci, errbuf, errsize);
+        }
         pfd[n] = (struct pollfd){.fd = PQsocket(c), .events = POLLIN};
         map[n++] = ci;
     }
@@ -802,8 +844,10 @@ int siphon_pg__snap_next(siphon_source_t *src, char *errbuf, size_t errsize)
         return 0;
     for (int i = 0; i < n; i++) {
         PGconn *c = s->conns[map[i]];
-        if (pfd[i].revents && (!PQconsumeInput(c) || !PQisBusy(c)))
+        if (pfd[i].revents && (!PQconsumeInput(c) || !PQisBusy(c))) {
+            s->last_ci = map[i];
             return chunk_emit(src, s, map[i], errbuf, errsize);
+        }
     }
     return 0;
 }

@@ -31,6 +31,11 @@
  * hundreds of records while an idle one adds at most 2 ms of latency. Each CopyData message is
  * copied into the batch's arena and libpq's buffer freed at once.
  *
+ * Snapshots: an initial snapshot (pg_snapshot.c) is read by next() before the replication
+ * connection opens; on-demand snapshots (pg_incremental.c) run while streaming: next() starts
+ * their chunks (inc_tick) and collects their results (inc_poll) between stream reads, and the
+ * stream's hooks reconcile them with the changes.
+ *
  * Threads: the callbacks of one source must not run concurrently (the pipeline calls them all
  * from its one loop).
  */
@@ -67,11 +72,7 @@ static int64_t now_pg_us(void)
 
 static const char *trim_msg(const char *msg, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s", msg && msg[0] ? msg : "connection lost");
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    return buf;
+    return siphon_pg__trim(msg, buf, size);
 }
 
 static void lsn_text(uint64_t lsn, char *buf, size_t size)
@@ -194,8 +195,11 @@ static int repl_send_start(siphon_source_t *src)
     }
     /* publication_names is a string holding a list of identifiers: the quoted identifier,
      * inside a literal whose quotes are doubled (the replication grammar has no E'' strings). */
-    siphon_buf_printf(&cmd, "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', "
-                            "publication_names '", qslot, at);
+    /* messages 'true' (PostgreSQL 14+): logical decoding messages, which carry the requests and
+     * watermarks of on-demand snapshots (pg_incremental.c). */
+    siphon_buf_printf(&cmd, "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', %s"
+                            "publication_names '", qslot, at,
+                      src->server_version >= 140000 ? "messages 'true', " : "");
     for (const char *p = qpub; *p; p++) {
         if (*p == '\'')
             siphon_buf_appendc(&cmd, '\'');
@@ -404,11 +408,13 @@ static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t 
     return 0;
 }
 
-/* Wait until the socket is ready for what the state needs, a timer of the state is due, or
- * deadline. Returns whether the socket became ready. */
-static int repl_wait(siphon_source_t *src, int64_t deadline)
+/* Wait until the socket is ready for what the state needs, a timer of the state is due,
+ * other_fd (an on-demand snapshot's connection, or -1) is readable, or deadline. Returns
+ * whether the replication socket became ready. */
+static int repl_wait(siphon_source_t *src, int64_t deadline, int other_fd)
 {
     int64_t now = siphon_pg__now_ms(), wake = deadline;
+    struct pollfd pfds[2] = {{.fd = -1}, {.fd = other_fd, .events = POLLIN}};
     struct pollfd pfd = {.fd = -1};
 
     switch (src->state) {
@@ -436,10 +442,11 @@ static int repl_wait(siphon_source_t *src, int64_t deadline)
         break;
     }
     int ms = wake > now ? (int)(wake - now) : 0;
-    int n = poll(&pfd, pfd.fd >= 0 ? 1 : 0, ms);
+    pfds[0] = pfd;
+    int n = poll(pfds, 2, ms); /* poll() skips a negative fd */
     if (n < 0 && errno != EINTR)
         return 1; /* let libpq find out what is wrong with the socket */
-    return n > 0;
+    return n > 0 && pfds[0].revents != 0;
 }
 
 /* ---- the callbacks ---- */
@@ -556,16 +563,19 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
         }
         snprintf(src->app_name, len, "siphon-%s", src->name);
     }
-    /* A stored position is an LSN, followed by " snapshot ..." while a snapshot is unfinished
-     * (pg_snapshot.c). */
+    /* A stored position is an LSN, followed by " snapshot ..." while the initial snapshot is
+     * unfinished (pg_snapshot.c), or by " isnap ..." while an on-demand snapshot runs
+     * (pg_incremental.c). */
     char lsnpart[64] = "";
-    const char *progress = NULL;
+    const char *progress = NULL, *isnap = NULL;
     if (resume_pos && resume_pos[0]) {
         const char *sp = strchr(resume_pos, ' ');
         size_t n = sp ? (size_t)(sp - resume_pos) : strlen(resume_pos);
         snprintf(lsnpart, sizeof(lsnpart), "%.*s", (int)(n < 63 ? n : 63), resume_pos);
         if (sp && strncmp(sp, " snapshot", 9) == 0)
             progress = sp + 9;
+        else if (sp && strncmp(sp, " isnap", 6) == 0) /* an on-demand snapshot (pg_incremental.c) */
+            isnap = sp + 6;
     }
     if (lsnpart[0] && siphon_pg__lsn_parse(&src->start_pos, lsnpart) < 0) {
         rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
@@ -583,7 +593,8 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
         (rc = siphon_pg__cat_ensure_publication(src, tables, ntables, errbuf, errsize)) < 0 ||
         (rc = siphon_pg__snap_setup(src, cfg, tables, ntables, progress, lsnpart[0] != 0, errbuf,
                                     errsize)) < 0 ||
-        (rc = siphon_pg__cat_ensure_slot(src, errbuf, errsize)) < 0)
+        (rc = siphon_pg__cat_ensure_slot(src, errbuf, errsize)) < 0 ||
+        (rc = siphon_pg__inc_setup(src, cfg, tables, ntables, isnap, errbuf, errsize)) < 0)
         goto fail;
     src->st.database = src->dbname;
     /* Everything before the stored position was delivered: never return it again, and say so
@@ -616,7 +627,7 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
                 break; /* the attempt failed and was logged; next() keeps trying */
             if (siphon_pg__now_ms() >= deadline)
                 break;
-            ready = repl_wait(src, deadline);
+            ready = repl_wait(src, deadline, -1);
         }
     }
     *out = src;
@@ -668,11 +679,16 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
                                                             src->broken_reason)) < 0)
             return rc;
     }
+    if (src->inc && (rc = siphon_pg__inc_tick(src, errbuf, errsize)) < 0)
+        return rc;
 
     int64_t deadline = siphon_pg__now_ms() + (timeout_ms > 0 ? timeout_ms : 0), wait_until;
     int64_t linger_until = 0;
+    int inc_fd = -1;
     for (;;) {
         if ((rc = repl_step(src, ready, errbuf, errsize)) < 0)
+            return rc;
+        if (src->inc && (rc = siphon_pg__inc_poll(src, &inc_fd, errbuf, errsize)) < 0)
             return rc;
         ready = 0;
         int64_t now = siphon_pg__now_ms();
@@ -692,7 +708,7 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
         }
         if (now >= deadline)
             break;
-        ready = repl_wait(src, wait_until);
+        ready = repl_wait(src, wait_until, inc_fd);
     }
     batch->recs = src->st.recs;
     batch->n = src->st.nrecs;
@@ -733,6 +749,12 @@ static int pg_pos_format(const siphon_pos_t *pos, char *buf, size_t size)
 {
     if (!pos || !buf || size == 0)
         return SIPHON_EINVAL;
+    if (pos->text && pos->text[0] == ' ') { /* LSN + on-demand snapshot progress */
+        if (siphon_pg__lsn_format(pos->num, buf, size) < 0)
+            return SIPHON_EINVAL;
+        size_t n = strlen(buf);
+        return (size_t)snprintf(buf + n, size - n, "%s", pos->text) < size - n ? 0 : SIPHON_EINVAL;
+    }
     if (pos->text) /* a snapshot chunk (pg_snapshot.c) */
         return (size_t)snprintf(buf, size, "%s", pos->text) < size ? 0 : SIPHON_EINVAL;
     return siphon_pg__lsn_format(pos->num, buf, size);
@@ -768,6 +790,7 @@ static void pg_close(siphon_source_t *src)
     if (src->repl)
         PQfinish(src->repl);
     siphon_pg__snap_free(src);
+    siphon_pg__inc_free(src);
     if (src->cat)
         PQfinish(src->cat);
     siphon_pg__stream_destroy(&src->st);
@@ -793,4 +816,6 @@ const siphon_source_ops_t siphon_postgres_source = {
     .close = pg_close,
     .open_catalog = siphon_pg__open_catalog,
     .sample = siphon_pg__sample,
+    .signal_snapshot = siphon_pg__inc_signal,
+    .snapshot_status = siphon_pg__inc_status,
 };

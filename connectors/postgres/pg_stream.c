@@ -25,6 +25,10 @@
  *    change of its shape; an identical shape keeps its version (so mappings do not rebind on
  *    every reconnect), a new shape gets a new process-wide version. No version is freed before
  *    the stream is destroyed, so records of earlier batches never dangle.
+ *  - Logical decoding messages ('M', pgoutput's messages option) and every change and commit
+ *    go to the owner's hooks (st->hooks: the on-demand snapshot, pg_incremental.c) right after
+ *    their record is appended, in stream order; COMMIT and POSITION records carry
+ *    st->pos_suffix as their position text (the on-demand snapshot's progress).
  *  - Unchanged TOAST values ('u') become SIPHON_V_UNCHANGED; when the update carries the full
  *    old row (REPLICA IDENTITY FULL, 'O'), they are filled from it. In a key-only old row ('K')
  *    every non-key column is SIPHON_V_UNCHANGED (pgoutput sends them as nulls).
@@ -265,10 +269,11 @@ void siphon_pg__stream_reset_batch(pg_stream_t *st)
 {
     st->nrecs = 0;
     st->batch_bytes = 0;
+    st->pos_suffix = NULL; /* it may live in the arena: the owner sets it again */
     siphon_arena_reset(&st->arena);
 }
 
-static siphon_change_t *rec_push(pg_stream_t *st, siphon_rec_kind_t kind)
+siphon_change_t *siphon_pg__stream_push(pg_stream_t *st, siphon_rec_kind_t kind)
 {
     if (st->nrecs == st->caprecs) {
         int ncap = st->caprecs ? st->caprecs * 2 : 1024;
@@ -288,7 +293,7 @@ static siphon_change_t *rec_push(pg_stream_t *st, siphon_rec_kind_t kind)
 int siphon_pg__stream_disconnected(pg_stream_t *st)
 {
     if (st->in_txn && !st->skip_txn) {
-        siphon_change_t *rec = rec_push(st, SIPHON_REC_RESET);
+        siphon_change_t *rec = siphon_pg__stream_push(st, SIPHON_REC_RESET);
         if (!rec)
             return SIPHON_ENOMEM;
         rec->txid = st->txn_xid;
@@ -546,7 +551,7 @@ static int lookup_rel(pg_stream_t *st, uint32_t oid, char type, uint64_t lsn, pg
 static siphon_change_t *change_push(pg_stream_t *st, const pg_rel_t *r, siphon_op_t op,
                                     uint64_t lsn)
 {
-    siphon_change_t *rec = rec_push(st, SIPHON_REC_CHANGE);
+    siphon_change_t *rec = siphon_pg__stream_push(st, SIPHON_REC_CHANGE);
     if (!rec)
         return NULL;
     rec->op = op;
@@ -622,6 +627,8 @@ static int msg_change(pg_stream_t *st, cur_t *c, char type, uint64_t lsn, char *
         return oom(errbuf, errsize);
     rec->before = before;
     rec->after = after;
+    if (st->hooks && st->hooks->change)
+        return st->hooks->change(st->hooks_opaque, st, rec, errbuf, errsize);
     return 0;
 bad_tag:
     return siphon_err(errbuf, errsize, SIPHON_EPROTO,
@@ -646,8 +653,14 @@ static int msg_truncate(pg_stream_t *st, cur_t *c, uint64_t lsn, char *errbuf, s
             return truncated(errbuf, errsize, 'T', lsn);
         if ((rc = lookup_rel(st, oid, 'T', lsn, &r, errbuf, errsize)) < 0)
             return rc;
-        if (!st->skip_txn && !change_push(st, r, SIPHON_OP_TRUNCATE, lsn))
+        if (st->skip_txn)
+            continue;
+        siphon_change_t *rec = change_push(st, r, SIPHON_OP_TRUNCATE, lsn);
+        if (!rec)
             return oom(errbuf, errsize);
+        if (st->hooks && st->hooks->change &&
+            (rc = st->hooks->change(st->hooks_opaque, st, rec, errbuf, errsize)) < 0)
+            return rc;
     }
     return 0;
 }
@@ -673,7 +686,7 @@ static int msg_begin(pg_stream_t *st, cur_t *c, uint64_t lsn, char *errbuf, size
     st->skip_txn = st->txn_pos <= st->last_pos;
     if (st->skip_txn)
         return 0;
-    siphon_change_t *rec = rec_push(st, SIPHON_REC_BEGIN);
+    siphon_change_t *rec = siphon_pg__stream_push(st, SIPHON_REC_BEGIN);
     if (!rec)
         return oom(errbuf, errsize);
     rec->txid = st->txn_xid;
@@ -696,18 +709,44 @@ static int msg_commit(pg_stream_t *st, cur_t *c, uint64_t lsn, char *errbuf, siz
                           (unsigned)(lsn >> 32), (unsigned)lsn, (unsigned)(commit_lsn >> 32),
                           (unsigned)commit_lsn, st->in_txn ? "another commit LSN" : "none open");
     if (!st->skip_txn) {
-        siphon_change_t *rec = rec_push(st, SIPHON_REC_COMMIT);
+        siphon_change_t *rec = siphon_pg__stream_push(st, SIPHON_REC_COMMIT);
         if (!rec)
             return oom(errbuf, errsize);
         rec->txid = st->txn_xid;
         rec->commit_ts_us = st->txn_commit_ts;
         rec->pos.num = st->txn_pos;
+        rec->pos.text = (char *)st->pos_suffix;
         st->last_pos = st->txn_pos;
         st->commits++;
+        if (st->hooks && st->hooks->commit) {
+            int rc = st->hooks->commit(st->hooks_opaque, st, errbuf, errsize);
+            if (rc < 0)
+                return rc;
+        }
     }
     st->in_txn = 0;
     st->skip_txn = 0;
     return 0;
+}
+
+/* A logical decoding message (pgoutput with messages 'true', PostgreSQL 14+): Int8 flags (1:
+ * transactional), Int64 its LSN, String prefix, Int32 length, Byte[length] content. Not data:
+ * handed to the hooks (the on-demand snapshot's signals and watermarks), else ignored. */
+static int msg_message(pg_stream_t *st, cur_t *c, uint64_t lsn, char *errbuf, size_t errsize)
+{
+    uint8_t flags;
+    uint64_t mlsn;
+    uint32_t len;
+    const char *prefix;
+    if (c_u8(c, &flags) < 0 || c_u64(c, &mlsn) < 0 || c_str(c, &prefix) < 0 ||
+        c_u32(c, &len) < 0 || (size_t)(c->end - c->p) < len)
+        return truncated(errbuf, errsize, 'M', lsn);
+    if ((flags & 1) && (!st->in_txn || st->skip_txn))
+        return 0; /* transactional: only inside a transaction being returned */
+    if (!st->hooks || !st->hooks->message)
+        return 0;
+    return st->hooks->message(st->hooks_opaque, st, flags & 1, mlsn, prefix, c->p, len, errbuf,
+                              errsize);
 }
 
 int siphon_pg__stream_message(pg_stream_t *st, char *msg, size_t len, uint64_t lsn,
@@ -728,8 +767,8 @@ int siphon_pg__stream_message(pg_stream_t *st, char *msg, size_t len, uint64_t l
     case 'U':
     case 'D': return msg_change(st, &c, (char)type, lsn, errbuf, errsize);
     case 'T': return msg_truncate(st, &c, lsn, errbuf, errsize);
+    case 'M': return msg_message(st, &c, lsn, errbuf, errsize);
     case 'O': /* Origin: where a replicated transaction came from; nothing to do */
-    case 'M': /* a logical decoding message (pg_logical_emit_message); not data */
         return 0;
     default:
         return siphon_err(errbuf, errsize, SIPHON_EPROTO,
@@ -771,10 +810,11 @@ int siphon_pg__stream_copydata(pg_stream_t *st, char *buf, size_t len, char *err
             st->reply_requested = 1;
         /* Idle or filtered traffic: everything that committed before walEnd has been sent. */
         if (!st->in_txn && end > st->last_pos) {
-            siphon_change_t *rec = rec_push(st, SIPHON_REC_POSITION);
+            siphon_change_t *rec = siphon_pg__stream_push(st, SIPHON_REC_POSITION);
             if (!rec)
                 return oom(errbuf, errsize);
             rec->pos.num = end;
+            rec->pos.text = (char *)st->pos_suffix;
             st->last_pos = end;
         }
         return 0;

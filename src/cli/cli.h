@@ -31,6 +31,7 @@ int siphon_cmd_tail(int argc, char **argv);
 int siphon_cmd_schema(int argc, char **argv);
 int siphon_cmd_validate(int argc, char **argv);
 int siphon_cmd_preview(int argc, char **argv);
+int siphon_cmd_snapshot(int argc, char **argv);
 int siphon_cmd_version(int argc, char **argv);
 
 #endif

@@ -85,6 +85,23 @@ typedef struct siphon_source_ops {
     int (*sample)(siphon_source_t *src, const char *schema, const char *table, int limit,
                   const siphon_relation_t **rel, const siphon_row_t **rows, int *nrows,
                   char *errbuf, size_t errsize);
+
+    /* Optional (siphon snapshot): ask the connector running with this config (`siphon run`)
+     * to read one of its tables again while it keeps streaming, in a way that never lets an
+     * older row overwrite a newer change of the same key. Connects on its own (no source
+     * object), checks what it can (the table, that a connector is running, privileges) and
+     * sends the request; token (tokensize bytes) gets a text naming the request, for
+     * snapshot_status(). Errors: SIPHON_EINVAL / SIPHON_ENOTFOUND (the message says what to
+     * do), SIPHON_ECONN (server unreachable). */
+    int (*signal_snapshot)(const siphon_config_t *cfg, const char *schema, const char *table,
+                           char *token, size_t tokensize, char *errbuf, size_t errsize);
+
+    /* Optional, with signal_snapshot: how far that request is, judged from the position text
+     * stored in the offsets file (stored_pos, NULL when there is none yet). Returns 0 not
+     * acknowledged yet, 1 running (*rows and *chunks read so far), 2 done, or a negative
+     * code. */
+    int (*snapshot_status)(const char *stored_pos, const char *token, uint64_t *rows,
+                           uint64_t *chunks, char *errbuf, size_t errsize);
 } siphon_source_ops_t;
 
 #endif

@@ -13,34 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "it_check.h"
+#include "0040-pg-snapshot.h"
 
 #define NROWS 3000
 #define NCHG 100
-
-static int setup(void **state)
-{
-    th_fx_t *fx = th_fx_new();
-    *state = fx;
-    return fx ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    th_fx_destroy(*state);
-    return 0;
-}
-
-/* The order number of a snapshot-test row ("S00042" -> 42), or -1 for other rows. */
-static int row_no(th_env_t *env, const th_event_t *ev)
-{
-    char buf[64];
-    int n = -1;
-    const char *ordn = th_decoder_field(env->dec, "sales_order", "hdordn");
-    if (!ev->key || sscanf(th_json_text(ev->key, ordn, buf, sizeof(buf)), "S%d", &n) != 1)
-        return -1;
-    return n;
-}
 
 static void test_snapshot_seam(void **state)
 {
@@ -92,7 +68,7 @@ static void test_snapshot_seam(void **state)
     for (int i = 0; i < fx->msgs.n; i++) {
         th_event_t ev = {0};
         IT_CHECK(env, th_decode(env->dec, &fx->msgs.v[i], &ev) == 0, "message %d undecodable", i);
-        int n = row_no(env, &ev);
+        int n = snap_row_no(env, &ev);
         IT_CHECK(env, n >= 1 && n <= NROWS + NCHG, "event for an unexpected row (%d)", n);
         char buf[64];
         switch (ev.op) {
@@ -182,8 +158,8 @@ static void test_initial_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_snapshot_seam, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_initial_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_seam, snap_setup, snap_teardown),
+        cmocka_unit_test_setup_teardown(test_initial_only, snap_setup, snap_teardown),
     };
     return cmocka_run_group_tests_name("0040-pg-snapshot", tests, NULL, NULL);
 }

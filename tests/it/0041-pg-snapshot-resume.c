@@ -14,34 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "it_check.h"
+#include "0040-pg-snapshot.h"
 
 #define NROWS 200000
 #define NUPD 10
 #define NNEW 10
-
-static int setup(void **state)
-{
-    th_fx_t *fx = th_fx_new();
-    *state = fx;
-    return fx ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    th_fx_destroy(*state);
-    return 0;
-}
-
-static int row_no(th_env_t *env, const th_event_t *ev)
-{
-    char buf[64];
-    int n = -1;
-    const char *ordn = th_decoder_field(env->dec, "sales_order", "hdordn");
-    if (!ev->key || sscanf(th_json_text(ev->key, ordn, buf, sizeof(buf)), "S%d", &n) != 1)
-        return -1;
-    return n;
-}
 
 static void test_snapshot_resume(void **state)
 {
@@ -98,7 +75,7 @@ static void test_snapshot_resume(void **state)
     for (int i = 0; i < fx->msgs.n; i++) {
         th_event_t ev = {0};
         IT_CHECK(env, th_decode(env->dec, &fx->msgs.v[i], &ev) == 0, "message %d undecodable", i);
-        int n = row_no(env, &ev);
+        int n = snap_row_no(env, &ev);
         IT_CHECK(env, n >= 1 && n <= NROWS + NNEW, "event for an unexpected row (%d)", n);
         double amt = ev.value ? atof(th_json_text(ev.value, apath, buf, sizeof(buf))) : 0;
         if (ev.op == 'r') {
@@ -130,7 +107,7 @@ static void test_snapshot_resume(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_snapshot_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_resume, snap_setup, snap_teardown),
     };
     return cmocka_run_group_tests_name("0041-pg-snapshot-resume", tests, NULL, NULL);
 }

@@ -204,6 +204,18 @@ static void assert_text(const siphon_value_t *v, const char *want)
     assert_memory_equal(v->u.s.ptr, want, strlen(want));
 }
 
+/* An Insert into oehdr of the row (1, null, null, null, null). */
+static void mb_insert_id1(mb_t *m)
+{
+    mb_u8(m, 'I');
+    mb_u32(m, OEHDR);
+    mb_u8(m, 'N');
+    mb_u16(m, 5);
+    col_text(m, "1");
+    for (int i = 0; i < 4; i++)
+        col_null(m);
+}
+
 /* ---- tests ---- */
 
 static void test_insert_txn(void **state)
@@ -557,6 +569,136 @@ static void test_type_and_origin(void **state)
     assert_text(val(fx->st.recs[1].after, 1), "shipped");
 }
 
+/* What the on-demand snapshot's hooks see: messages with their prefix and content inside the
+ * transaction being returned (not inside one skipped after a reconnect), each change, each
+ * commit; a hook may append records to the open transaction; COMMIT and POSITION records carry
+ * the position suffix. */
+typedef struct hook_log {
+    int messages, changes, commits;
+    char prefix[32], content[64];
+    int transactional;
+    uint64_t lsn;
+} hook_log_t;
+
+static int hk_message(void *opaque, pg_stream_t *st, int transactional, uint64_t lsn,
+                      const char *prefix, const char *content, size_t len, char *errbuf,
+                      size_t errsize)
+{
+    hook_log_t *h = opaque;
+    (void)errbuf;
+    (void)errsize;
+    h->messages++;
+    h->transactional = transactional;
+    h->lsn = lsn;
+    snprintf(h->prefix, sizeof(h->prefix), "%s", prefix);
+    snprintf(h->content, sizeof(h->content), "%.*s", (int)len, content);
+    /* like the high watermark: a record of our own inside the transaction */
+    siphon_change_t *c = siphon_pg__stream_push(st, SIPHON_REC_CHANGE);
+    assert_non_null(c);
+    c->op = SIPHON_OP_READ;
+    c->snapshot = 1;
+    c->pos.num = st->txn_pos;
+    return 0;
+}
+
+static int hk_change(void *opaque, pg_stream_t *st, const siphon_change_t *rec, char *errbuf,
+                     size_t errsize)
+{
+    hook_log_t *h = opaque;
+    (void)st;
+    (void)errbuf;
+    (void)errsize;
+    assert_int_equal(rec->kind, SIPHON_REC_CHANGE);
+    h->changes++;
+    return 0;
+}
+
+static int hk_commit(void *opaque, pg_stream_t *st, char *errbuf, size_t errsize)
+{
+    hook_log_t *h = opaque;
+    (void)errbuf;
+    (void)errsize;
+    assert_int_equal(st->recs[st->nrecs - 1].kind, SIPHON_REC_COMMIT);
+    h->commits++;
+    return 0;
+}
+
+static void feed_message(fx_t *fx, uint64_t lsn, uint8_t flags, const char *prefix,
+                         const char *content)
+{
+    mb_t m = {0};
+    mb_u8(&m, 'M');
+    mb_u8(&m, flags);
+    mb_u64(&m, lsn);
+    mb_str(&m, prefix);
+    mb_u32(&m, (uint32_t)strlen(content));
+    mb_put(&m, content, strlen(content));
+    assert_int_equal(feed_w(fx, lsn, &m), 0);
+}
+
+static void test_hooks_messages_suffix(void **state)
+{
+    fx_t *fx = *state;
+    hook_log_t h = {0};
+    static const pg_stream_hooks_t hooks = {hk_message, hk_change, hk_commit};
+    fx->st.hooks = &hooks;
+    fx->st.hooks_opaque = &h;
+    fx->st.pos_suffix = " isnap public.oehdr=0,1,20,20";
+    oehdr_relation(fx, 'd');
+
+    msg_begin(fx, 0x2000, 0x2100, 0, 7);
+    feed_message(fx, 0x2010, 1, "siphon", "{\"siphon\":\"high\"}");
+    mb_t m = {0};
+    mb_insert_id1(&m);
+    assert_int_equal(feed_w(fx, 0x2020, &m), 0);
+    msg_commit(fx, 0x2100, 0x2130, 0);
+    assert_int_equal(h.messages, 1);
+    assert_int_equal(h.transactional, 1);
+    assert_int_equal(h.lsn, 0x2010);
+    assert_string_equal(h.prefix, "siphon");
+    assert_string_equal(h.content, "{\"siphon\":\"high\"}");
+    assert_int_equal(h.changes, 1); /* the insert; not the record the hook added */
+    assert_int_equal(h.commits, 1);
+    /* BEGIN, the hook's 'r', the insert, COMMIT with the suffix (BEGIN has none: event ids) */
+    assert_int_equal(fx->st.nrecs, 4);
+    assert_int_equal(fx->st.recs[1].op, SIPHON_OP_READ);
+    assert_int_equal(fx->st.recs[1].pos.num, 0x2101);
+    assert_null(fx->st.recs[0].pos.text);
+    assert_string_equal(fx->st.recs[3].pos.text, " isnap public.oehdr=0,1,20,20");
+
+    /* a non-transactional message outside a transaction reaches the hook too */
+    feed_message(fx, 0x2200, 0, "other", "x");
+    assert_int_equal(h.messages, 2);
+    assert_int_equal(h.transactional, 0);
+
+    /* a keepalive POSITION carries the suffix; a reset batch forgets it */
+    assert_int_equal(feed_keepalive(fx, 0x3000, 0), 0);
+    assert_string_equal(fx->st.recs[fx->st.nrecs - 1].pos.text, " isnap public.oehdr=0,1,20,20");
+    siphon_pg__stream_reset_batch(&fx->st);
+    assert_null(fx->st.pos_suffix);
+
+    /* a transaction returned before a reconnect is skipped whole: no hook sees it again */
+    assert_int_equal(siphon_pg__stream_disconnected(&fx->st), 0);
+    msg_begin(fx, 0x2000, 0x2100, 0, 7);
+    feed_message(fx, 0x2010, 1, "siphon", "again");
+    msg_commit(fx, 0x2100, 0x2130, 0);
+    assert_int_equal(h.messages, 2);
+    assert_int_equal(h.commits, 1);
+    assert_int_equal(fx->st.nrecs, 0);
+
+    /* a truncated message is a protocol error */
+    mb_u8(&m, 'M');
+    mb_u8(&m, 1);
+    mb_u64(&m, 0x4000);
+    mb_str(&m, "siphon");
+    mb_u32(&m, 100);
+    mb_put(&m, "short", 5);
+    msg_begin(fx, 0x4000, 0x4100, 0, 9);
+    assert_int_equal(feed_w(fx, 0x4010, &m), SIPHON_EPROTO);
+    assert_non_null(strstr(fx->err, "'M'"));
+    fx->st.hooks = NULL;
+}
+
 static void test_keepalive_position(void **state)
 {
     fx_t *fx = *state;
@@ -680,13 +822,7 @@ static void test_errors(void **state)
 
     /* change outside a transaction */
     oehdr_relation(fx, 'd');
-    mb_u8(&m, 'I');
-    mb_u32(&m, OEHDR);
-    mb_u8(&m, 'N');
-    mb_u16(&m, 5);
-    col_text(&m, "1");
-    for (int i = 0; i < 4; i++)
-        col_null(&m);
+    mb_insert_id1(&m);
     assert_int_equal(feed_w(fx, 0x10, &m), SIPHON_EPROTO);
     assert_non_null(strstr(fx->err, "outside a transaction"));
 
@@ -826,6 +962,7 @@ int pg_stream_tests(void)
         cmocka_unit_test_setup_teardown(test_truncate_several, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relation_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_and_origin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hooks_messages_suffix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_reset_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_ascii_rawtext, setup, teardown),
