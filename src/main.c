@@ -34,7 +34,7 @@ static void usage(FILE *out)
           "  siphon validate --config /etc/siphon/siphon.yaml && siphon run --config /etc/siphon/siphon.yaml\n"
           "\n"
           "Docs: docs/operations.md (running), docs/configuration.md, docs/mappings.md,\n"
-          "      docs/events.md, docs/schemas.md, docs/tail.md\n",
+          "      docs/snapshots.md, docs/events.md, docs/schemas.md, docs/tail.md\n",
           out);
 }
 
