@@ -216,6 +216,14 @@ typedef struct pg_stream {
     uint64_t txn_commit_lsn;
     uint64_t txn_xid;
     int64_t txn_commit_ts;      /* µs since 1970 */
+    uint32_t txn_msgs;          /* data messages (I U D T, transactional M) of it handled */
+
+    /* a transaction cut by a lost connection, resumed where it stopped (see pg_stream.c) */
+    uint64_t resume_pos;        /* its pos, 0: none */
+    uint64_t resume_xid;
+    int64_t resume_ts;
+    uint32_t resume_msgs;       /* data messages of it already returned */
+    uint32_t resume_left;       /* of those, still to pass over in the resent transaction */
 
     /* progress */
     uint64_t last_pos;          /* highest BEGIN/COMMIT/POSITION pos ever returned */

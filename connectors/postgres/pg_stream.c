@@ -12,7 +12,10 @@
  *
  *     OUTSIDE --[Begin]--> IN_TXN --[Commit]--> OUTSIDE
  *     OUTSIDE --[keepalive with walEnd > last_pos]--> OUTSIDE, POSITION record
- *     IN_TXN --[connection lost: siphon_pg__stream_disconnected]--> OUTSIDE, RESET record
+ *     IN_TXN --[connection lost: siphon_pg__stream_disconnected]--> OUTSIDE, resume noted
+ *     OUTSIDE --[Begin of the noted transaction, resent]--> IN_TXN, its first data messages
+ *                passed over, no second BEGIN
+ *     OUTSIDE --[Begin of any other transaction while one is noted]--> RESET record, IN_TXN
  *
  * Invariants:
  *  - BEGIN and COMMIT of a transaction carry the same pos, its commit LSN + 1 (pg_int.h says
@@ -20,6 +23,15 @@
  *    returned before a reconnect (the server resends everything after the last acknowledged
  *    position), so it is skipped whole (skip_txn), and a keepalive only becomes a POSITION
  *    record when it moves past last_pos outside any transaction.
+ *  - A connection lost inside a transaction does not make its changes come twice: the
+ *    server resends everything after the last acknowledged position, in commit order, so the
+ *    first transaction not yet returned whole is the one that was cut, and pgoutput decodes
+ *    the same WAL into the same data messages (I, U, D, T, transactional M) again. The stream
+ *    remembers how many of them it had returned (resume_msgs), passes over that many in the
+ *    resent copy (relation and type messages are handled as usual: a new connection resends
+ *    them) and continues; the pipeline sees one BEGIN, each change once, one COMMIT. Should a
+ *    different transaction come first (not expected), the cut one is abandoned with a RESET
+ *    record and comes again from its start (duplicates, never a loss).
  *  - A change refers to the relation version that was current when it arrived. pgoutput sends a
  *    Relation message before a table's first change on each connection and again after every
  *    change of its shape; an identical shape keeps its version (so mappings do not rebind on
@@ -293,12 +305,13 @@ siphon_change_t *siphon_pg__stream_push(pg_stream_t *st, siphon_rec_kind_t kind)
 int siphon_pg__stream_disconnected(pg_stream_t *st)
 {
     if (st->in_txn && !st->skip_txn) {
-        siphon_change_t *rec = siphon_pg__stream_push(st, SIPHON_REC_RESET);
-        if (!rec)
-            return SIPHON_ENOMEM;
-        rec->txid = st->txn_xid;
-        rec->commit_ts_us = st->txn_commit_ts;
-        rec->pos.num = st->txn_pos;
+        /* resumed when the server sends it again (above); a second loss before all of the
+         * returned messages were passed over again keeps the same count */
+        st->resume_pos = st->txn_pos;
+        st->resume_xid = st->txn_xid;
+        st->resume_ts = st->txn_commit_ts;
+        st->resume_msgs = st->txn_msgs;
+        st->resume_left = 0;
     }
     st->in_txn = 0;
     st->skip_txn = 0;
@@ -682,11 +695,34 @@ static int msg_begin(pg_stream_t *st, cur_t *c, uint64_t lsn, char *errbuf, size
     st->txn_pos = final_lsn + 1;
     st->txn_xid = xid;
     st->txn_commit_ts = (int64_t)ts + PG_EPOCH_OFFSET_US;
+    st->txn_msgs = 0;
     /* Returned before a reconnect (the server resends from the last acknowledged position). */
     st->skip_txn = st->txn_pos <= st->last_pos;
     if (st->skip_txn)
         return 0;
-    siphon_change_t *rec = siphon_pg__stream_push(st, SIPHON_REC_BEGIN);
+    siphon_change_t *rec;
+    if (st->resume_pos) {
+        if (st->txn_pos == st->resume_pos) {
+            /* the transaction cut by the lost connection: its BEGIN and first messages were
+             * returned already */
+            st->resume_pos = 0;
+            st->resume_left = st->resume_msgs;
+            st->txn_msgs = st->resume_msgs;
+            siphon_log(SIPHON_LOG_INFO, "pg",
+                       "resuming transaction %u (commit %X/%X) where the lost connection cut it: "
+                       "%u change(s) already sent are not sent again",
+                       (unsigned)xid, (unsigned)(final_lsn >> 32), (unsigned)final_lsn,
+                       (unsigned)st->resume_msgs);
+            return 0;
+        }
+        if (!(rec = siphon_pg__stream_push(st, SIPHON_REC_RESET)))
+            return oom(errbuf, errsize);
+        rec->txid = st->resume_xid;
+        rec->commit_ts_us = st->resume_ts;
+        rec->pos.num = st->resume_pos;
+        st->resume_pos = 0;
+    }
+    rec = siphon_pg__stream_push(st, SIPHON_REC_BEGIN);
     if (!rec)
         return oom(errbuf, errsize);
     rec->txid = st->txn_xid;
@@ -726,6 +762,7 @@ static int msg_commit(pg_stream_t *st, cur_t *c, uint64_t lsn, char *errbuf, siz
     }
     st->in_txn = 0;
     st->skip_txn = 0;
+    st->resume_left = 0;
     return 0;
 }
 
@@ -758,6 +795,17 @@ int siphon_pg__stream_message(pg_stream_t *st, char *msg, size_t len, uint64_t l
         return siphon_err(errbuf, errsize, SIPHON_EPROTO,
                           "could not parse pgoutput message at LSN %X/%X: empty message",
                           (unsigned)(lsn >> 32), (unsigned)lsn);
+    /* A data message of a transaction being returned: passed over when it was returned before
+     * the connection was lost (resume_left), else counted (txn_msgs). */
+    int data = type == 'I' || type == 'U' || type == 'D' || type == 'T' ||
+               (type == 'M' && c.p < c.end && (*(const uint8_t *)c.p & 1));
+    if (data && st->in_txn && !st->skip_txn) {
+        if (st->resume_left > 0) {
+            st->resume_left--;
+            return 0;
+        }
+        st->txn_msgs++;
+    }
     switch (type) {
     case 'B': return msg_begin(st, &c, lsn, errbuf, errsize);
     case 'C': return msg_commit(st, &c, lsn, errbuf, errsize);

@@ -754,15 +754,15 @@ static void test_reconnect_reset_and_skip(void **state)
     msg_commit(fx, 0x1200, 0x1230, 0);
     msg_begin(fx, 0x1300, 0x1400, 0, 21);
     insert_one(fx, 0x1310, "2");
-    /* the connection drops inside transaction 21 */
+    /* the connection drops inside transaction 21: nothing is abandoned */
     assert_int_equal(siphon_pg__stream_disconnected(st), 0);
-    assert_int_equal(st->nrecs, 6);
-    assert_int_equal(st->recs[5].kind, SIPHON_REC_RESET);
-    assert_true(st->recs[5].txid == 21);
+    assert_int_equal(st->nrecs, 5);
+    assert_int_equal(st->recs[4].kind, SIPHON_REC_CHANGE);
     assert_int_equal(st->in_txn, 0);
 
     /* Reconnected from an older acknowledged position: transaction 20 comes again and is
-     * dropped whole; 21 comes again from its start and is returned. */
+     * dropped whole; 21 comes again from its start: its BEGIN and the change returned before
+     * are passed over, the rest follows as if the connection had never dropped. */
     siphon_pg__stream_reset_batch(st);
     oehdr_relation(fx, 'd');
     msg_begin(fx, 0x1100, 0x1200, 0, 20);
@@ -772,18 +772,42 @@ static void test_reconnect_reset_and_skip(void **state)
     assert_int_equal(st->nrecs, 0);
     msg_begin(fx, 0x1300, 0x1400, 0, 21);
     insert_one(fx, 0x1310, "2");
+    assert_int_equal(st->nrecs, 0);
+    /* a second loss while passing over: the count of returned messages stays */
+    assert_int_equal(siphon_pg__stream_disconnected(st), 0);
+    oehdr_relation(fx, 'd');
+    msg_begin(fx, 0x1300, 0x1400, 0, 21);
+    insert_one(fx, 0x1310, "2");
+    insert_one(fx, 0x1320, "3");
     msg_commit(fx, 0x1400, 0x1430, 0);
-    assert_int_equal(st->nrecs, 3);
-    assert_int_equal(st->recs[0].kind, SIPHON_REC_BEGIN);
-    assert_true(st->recs[0].txid == 21);
-    assert_true(val(st->recs[1].after, 0)->u.i == 2);
-    assert_int_equal(st->recs[2].kind, SIPHON_REC_COMMIT);
-    assert_true(st->recs[2].pos.num == 0x1401);
+    assert_int_equal(st->nrecs, 2);
+    assert_int_equal(st->recs[0].kind, SIPHON_REC_CHANGE);
+    assert_true(val(st->recs[0].after, 0)->u.i == 3);
+    assert_int_equal(st->recs[1].kind, SIPHON_REC_COMMIT);
+    assert_true(st->recs[1].pos.num == 0x1401);
 
     /* No RESET when nothing was open. */
     siphon_pg__stream_reset_batch(st);
     assert_int_equal(siphon_pg__stream_disconnected(st), 0);
     assert_int_equal(st->nrecs, 0);
+
+    /* Should another transaction come first, the cut one is abandoned (RESET) and the other
+     * returned whole. */
+    msg_begin(fx, 0x1500, 0x1600, 0, 22);
+    insert_one(fx, 0x1510, "4");
+    assert_int_equal(siphon_pg__stream_disconnected(st), 0);
+    siphon_pg__stream_reset_batch(st);
+    oehdr_relation(fx, 'd');
+    msg_begin(fx, 0x1700, 0x1800, 0, 23);
+    insert_one(fx, 0x1710, "5");
+    msg_commit(fx, 0x1800, 0x1830, 0);
+    assert_int_equal(st->nrecs, 4);
+    assert_int_equal(st->recs[0].kind, SIPHON_REC_RESET);
+    assert_true(st->recs[0].txid == 22);
+    assert_true(st->recs[0].pos.num == 0x1601);
+    assert_int_equal(st->recs[1].kind, SIPHON_REC_BEGIN);
+    assert_true(st->recs[1].txid == 23);
+    assert_true(val(st->recs[2].after, 0)->u.i == 5);
 }
 
 static void test_sql_ascii_rawtext(void **state)
