@@ -725,7 +725,8 @@ int siphon_pg__snap_set_last(pg_snap_table_t *t, PGresult *res, int i)
 static int chunk_emit(siphon_source_t *src, pg_snap_t *s, int ci, char *errbuf, size_t errsize)
 {
     pg_stream_t *st = &src->st;
-    pg_snap_table_t *t = &s->t[s->busy[ci]];
+    int ti = s->busy[ci];
+    pg_snap_table_t *t = &s->t[ti];
     char name[600], msg[512];
     int rc = 0;
     PGresult *res = PQgetResult(s->conns[ci]), *extra;
@@ -774,6 +775,14 @@ static int chunk_emit(siphon_source_t *src, pg_snap_t *s, int ci, char *errbuf, 
         t->done = 1;
     PQclear(res);
     res = NULL;
+    /* Ask for the table's next chunk now, on the same connection, so that the server reads
+     * it while the pipeline maps, encodes and produces this one (without this, server and
+     * pipeline took turns: +11% measured in bench/snapshot_to_kafka.c on a loaded machine). */
+    if (!t->done) {
+        if ((rc = chunk_send(s, s->conns[ci], t, errbuf, errsize)) < 0)
+            return rc;
+        s->busy[ci] = ti;
+    }
 
     siphon_change_t *cm = siphon_pg__stream_push(st, SIPHON_REC_COMMIT);
     if (!cm)
