@@ -96,6 +96,12 @@ struct map_tz {
     int32_t *off;      /* offset after each transition */
     int32_t first_off; /* before the first transition */
     tz_posix_t footer; /* after the last transition (when valid) */
+    /* Local times in [hit_lo, hit_hi) are all hit_off east of UTC, unambiguously (a span
+     * between two transitions, less three days at each end): the last lookup, kept because
+     * consecutive rows are nearly always in the same span. Written by tz_to_utc on the thread
+     * that maps rows (a mapping set is used by one thread at a time). */
+    int64_t hit_lo, hit_hi;
+    int32_t hit_off;
 };
 
 static uint32_t be32(const unsigned char *p)
@@ -262,16 +268,47 @@ int32_t siphon_mapping__tz_offset_at(const map_tz_t *tz, int64_t t)
     return tz->off[lo];
 }
 
-int64_t siphon_mapping__tz_to_utc(const map_tz_t *tz, int64_t local)
+/* Remember the span of explicit transitions around UTC instant utc, shrunk by three days at
+ * each end (more than the +- 1.6 days of candidates below plus any offset), as local times that
+ * all convert with offset off. */
+static void tz_remember(map_tz_t *tz, int64_t utc, int32_t off)
 {
+    if (tz->n < 2 || utc < tz->at[0] || utc >= tz->at[tz->n - 1])
+        return;
+    int lo = 0, hi = tz->n - 1; /* largest i with at[i] <= utc */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (tz->at[mid] <= utc)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    if (tz->off[lo] != off || lo + 1 >= tz->n)
+        return;
+    int64_t a = tz->at[lo] + 3 * 86400, b = tz->at[lo + 1] - 3 * 86400;
+    if (a < b) {
+        tz->hit_lo = a;
+        tz->hit_hi = b;
+        tz->hit_off = off;
+    }
+}
+
+int64_t siphon_mapping__tz_to_utc(const map_tz_t *ctz, int64_t local)
+{
+    map_tz_t *tz = (map_tz_t *)ctz; /* the lookup cache only; see struct map_tz */
+    if (local >= tz->hit_lo && local < tz->hit_hi)
+        return local - tz->hit_off;
     /* Offsets change at most a few times a year: the ones around local +- a day are the
      * candidates. A candidate is right when the instant it gives has that offset. */
     int32_t before = siphon_mapping__tz_offset_at(tz, local - 86400 - 50400);
     int32_t after = siphon_mapping__tz_offset_at(tz, local + 86400 + 50400);
     int32_t cands[2] = {before > after ? before : after, before > after ? after : before};
     for (int i = 0; i < 2; i++) /* the larger offset first: the earlier instant */
-        if (siphon_mapping__tz_offset_at(tz, local - cands[i]) == cands[i])
+        if (siphon_mapping__tz_offset_at(tz, local - cands[i]) == cands[i]) {
+            if (before == after)
+                tz_remember(tz, local - cands[i], cands[i]);
             return local - cands[i];
+        }
     return local - before; /* a gap */
 }
 

@@ -157,6 +157,19 @@ void tm_test_timezones(void **state)
     assert_int_equal(siphon_mapping__tz_to_utc(chi, gap), gap + 6 * 3600); /* 08:30Z */
     int64_t twice = siphon_mapping__days_from_civil(2024, 11, 3) * 86400 + 1 * 3600 + 30 * 60;
     assert_int_equal(siphon_mapping__tz_to_utc(chi, twice), twice + 5 * 3600); /* 06:30Z */
+    /* the same after lookups a few days before each transition (the span cache must stop
+     * short of them) */
+    for (int d = 1; d <= 8; d++) {
+        int64_t near = gap - d * 86400;
+        assert_int_equal(siphon_mapping__tz_to_utc(chi, near), near + 6 * 3600);
+        assert_int_equal(siphon_mapping__tz_to_utc(chi, gap), gap + 6 * 3600);
+        near = twice - d * 86400;
+        assert_int_equal(siphon_mapping__tz_to_utc(chi, near), near + 5 * 3600);
+        assert_int_equal(siphon_mapping__tz_to_utc(chi, twice), twice + 5 * 3600);
+        near = twice + d * 86400;
+        assert_int_equal(siphon_mapping__tz_to_utc(chi, near), near + 6 * 3600);
+        assert_int_equal(siphon_mapping__tz_to_utc(chi, twice), twice + 5 * 3600);
+    }
     siphon_mapping__tz_free(chi);
 
     /* fixed offsets and names that are not zones */
