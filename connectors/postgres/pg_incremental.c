@@ -716,7 +716,7 @@ static int chunk_done(siphon_source_t *src)
     t->rows += (uint64_t)inc->emitted;
     inc->dropped_total += (uint64_t)(inc->selected - inc->emitted);
     t->done = inc->selected < inc->chunk_rows;
-    siphon_pg__snap_show(&inc->progress, t, t->done, "on-demand snapshot");
+    siphon_pg__snap_show(&inc->progress, t, t->done);
     if (t->done) {
         siphon_log(SIPHON_LOG_INFO, "pg",
                    "on-demand snapshot of %s done: %" PRIu64 " rows in %" PRIu64 " chunks "
@@ -1037,7 +1037,7 @@ int siphon_pg__inc_setup(siphon_source_t *src, const siphon_config_t *cfg,
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(inc->run, sizeof(inc->run), "%ld.%lld.%ld", (long)getpid(), (long long)ts.tv_sec,
              (long)ts.tv_nsec);
-    inc->progress.tty = isatty(STDERR_FILENO);
+    siphon_progress_init(&inc->progress, "pg", "on-demand snapshot", "rows", -1);
     src->st.hooks = &inc_hooks;
     src->st.hooks_opaque = src;
     if (progress && (rc = resume(src, progress)) < 0) {

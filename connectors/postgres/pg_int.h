@@ -35,6 +35,7 @@
 #include <libpq-fe.h>
 
 #include "core/buf.h"
+#include "core/progress.h"
 #include "core/value.h"
 #include "pipeline/source.h"
 
@@ -350,11 +351,9 @@ typedef struct pg_snap_table {
     int64_t started_ms;
 } pg_snap_table_t;
 
-/* The live progress display: a line per table on a terminal, else a log line every 5 s. */
-typedef struct pg_snap_progress {
-    int tty;                 /* stderr is a terminal */
-    int64_t last_ms;
-} pg_snap_progress_t;
+/* The live progress display (src/core/progress.h): a line per table on a terminal, else a log
+ * line every 5 s. */
+typedef siphon_progress_t pg_snap_progress_t;
 
 /* pg_snapshot.c: the initial snapshot (docs/snapshots.md).
  * setup: decide from cfg->source.snapshot, the stored progress (the text after the LSN in the
@@ -378,7 +377,7 @@ void siphon_pg__snap_free(siphon_source_t *src);
  * escaped literals (for a multi-statement query string). 0 or SIPHON_ENOMEM.
  * decode_row: row i of a chunk result, decoded as streamed values are, into memory from a
  * (the row and its values live as long as a). set_last: remember row i's key as t->last.
- * show: one progress update of t under `label` ("snapshot", "on-demand snapshot").
+ * show: one progress update of t (its display's `what`: "snapshot", "on-demand snapshot").
  * progress_entry: " <schema.table>=<done>,<chunks>,<rows>[,<key>...]" (escaped) into b.
  * apply_progress: the entries of a stored progress text into the matching tables. */
 int siphon_pg__snap_table_init(pg_snap_table_t *t, const char *schema, const char *table);
@@ -389,8 +388,7 @@ int siphon_pg__snap_chunk_sql(siphon_buf_t *sql, PGconn *c, const pg_snap_table_
 int siphon_pg__snap_decode_row(siphon_arena_t *a, const pg_snap_table_t *t, PGresult *res, int i,
                                siphon_row_t **out, char *errbuf, size_t errsize);
 int siphon_pg__snap_set_last(pg_snap_table_t *t, PGresult *res, int i);
-void siphon_pg__snap_show(pg_snap_progress_t *pr, const pg_snap_table_t *t, int force,
-                          const char *label);
+void siphon_pg__snap_show(pg_snap_progress_t *pr, const pg_snap_table_t *t, int force);
 int siphon_pg__snap_progress_entry(siphon_buf_t *b, const pg_snap_table_t *t);
 void siphon_pg__snap_apply_progress(pg_snap_table_t *tables, int nt, const char *progress);
 /* A regular connection with the replication session's settings (snapshot work). NULL with

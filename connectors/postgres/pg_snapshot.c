@@ -426,7 +426,7 @@ int siphon_pg__snap_setup(siphon_source_t *src, const siphon_config_t *cfg,
     }
     src->snap = s;
     s->chunk_rows = cfg->source.snapshot_chunk_rows > 0 ? cfg->source.snapshot_chunk_rows : 10000;
-    s->progress.tty = isatty(STDERR_FILENO);
+    siphon_progress_init(&s->progress, "pg", "snapshot", "rows", -1);
     s->started_ms = s->progress.last_ms = siphon_pg__now_ms();
     for (int i = 0; i < ntables; i++) {
         pg_snap_table_t *t = &s->t[s->nt++];
@@ -542,40 +542,18 @@ static char *progress_text(pg_snap_t *s, siphon_arena_t *a)
     return out;
 }
 
-void siphon_pg__snap_show(pg_snap_progress_t *pr, const pg_snap_table_t *t, int force,
-                          const char *label)
+void siphon_pg__snap_show(pg_snap_progress_t *pr, const pg_snap_table_t *t, int force)
 {
-    int64_t now = siphon_pg__now_ms();
-    if (!force && now - pr->last_ms < (pr->tty ? 200 : 5000))
-        return;
-    pr->last_ms = now;
-    double secs = (double)(now - t->started_ms) / 1000.0;
-    double rate = secs > 0 ? (double)t->rows / secs : 0;
-    char pct[16] = "?", eta[32] = "?", name[600];
-    if (t->estimate > 0) {
-        double p = 100.0 * (double)t->rows / t->estimate;
-        snprintf(pct, sizeof(pct), "%.0f%%", p > 100 ? 100 : p);
-        if (!t->done && rate > 0 && t->estimate > (double)t->rows)
-            snprintf(eta, sizeof(eta), "%.0fs", (t->estimate - (double)t->rows) / rate);
-    }
-    if (t->done)
-        snprintf(pct, sizeof(pct), "100%%"), snprintf(eta, sizeof(eta), "done");
-    full_name(t, name, sizeof(name));
-    if (pr->tty) {
-        fprintf(stderr, "\r\033[K%s %-30s %12" PRIu64 " rows %10.0f rows/s %5s ETA %s%s", label,
-                name, t->rows, rate, pct, eta, t->done ? "\n" : "");
-        fflush(stderr);
-    } else {
-        if (t->estimate > 0)
-            siphon_log(SIPHON_LOG_INFO, "pg",
-                       "%s of %s: %" PRIu64 " rows, %.0f rows/s, %s of about %.0f, ETA %s", label,
-                       name, t->rows, rate, pct, t->estimate, eta);
-        else
-            siphon_log(SIPHON_LOG_INFO, "pg",
-                       "%s of %s: %" PRIu64 " rows, %.0f rows/s%s (no row estimate: the "
-                       "table was never analyzed)", label, name, t->rows, rate,
-                       t->done ? ", done" : "");
-    }
+    char name[600];
+    siphon_progress_item_t it = {
+        .name = full_name(t, name, sizeof(name)),
+        .done = t->rows,
+        .estimate = t->estimate,
+        .started_ms = t->started_ms,
+        .finished = t->done,
+        .no_estimate_hint = "the table was never analyzed",
+    };
+    siphon_progress_show(pr, &it, force);
 }
 
 int siphon_pg__snap_chunk_sql(siphon_buf_t *sql, PGconn *c, const pg_snap_table_t *t,
@@ -789,7 +767,7 @@ static int chunk_emit(siphon_source_t *src, pg_snap_t *s, int ci, char *errbuf, 
         goto nomem;
     cm->pos.num = s->pos;
     cm->pos.text = progress_text(s, &st->arena);
-    siphon_pg__snap_show(&s->progress, t, t->done, "snapshot");
+    siphon_pg__snap_show(&s->progress, t, t->done);
     return 0;
 nomem:
     PQclear(res);
