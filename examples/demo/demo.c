@@ -63,25 +63,8 @@ int main(void)
     th_log("starting a throwaway PostgreSQL 15");
     if (!(dir = th_tempdir()) || !(pg = th_pg_start()))
         goto out;
-    if (th_pg_exec(pg, "CREATE DATABASE erp ENCODING 'SQL_ASCII' TEMPLATE template0 "
-                       "LC_COLLATE 'C' LC_CTYPE 'C'") != 0)
+    if (!(erp = th_erp_create(pg, &conninfo)))
         goto out;
-    conninfo = th_strf("host=127.0.0.1 port=%d user=postgres dbname=erp", th_pg_port(pg));
-    erp = PQconnectdb(conninfo);
-    if (PQstatus(erp) != CONNECTION_OK) {
-        th_err("could not connect to erp: %s", PQerrorMessage(erp));
-        goto out;
-    }
-    const char *files[] = {"examples/legacy-erp/erp.sql", "examples/legacy-erp/generate.sql"};
-    for (int i = 0; i < 2; i++) {
-        char *p = th_path(th_source_dir(), files[i]);
-        char *sql = th_read_file(p, NULL, 0);
-        free(p);
-        int bad = !sql || exec_erp(erp, sql) < 0;
-        free(sql);
-        if (bad)
-            goto out;
-    }
     th_log("loading the legacy ERP: SELECT erp_generate(%d)", scale);
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT erp_generate(%d); ANALYZE", scale);

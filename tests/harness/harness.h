@@ -149,6 +149,11 @@ char *th_pg_value(th_pg_t *pg, int *found, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Run a file of SQL (e.g. the sample DDL). 0 or -1. */
 int th_pg_exec_file(th_pg_t *pg, const char *path);
+/* The sample legacy ERP (examples/legacy-erp/): create the SQL_ASCII database "erp" on pg, as
+ * old ERPs had it, and load erp.sql and generate.sql into it (no rows generated yet). Returns a
+ * connection to it (caller frees with PQfinish()) and, when conninfo is not NULL, its
+ * conninfo in *conninfo (caller frees). NULL on error (printed). */
+PGconn *th_erp_create(th_pg_t *pg, char **conninfo);
 /* pg_terminate_backend() every walsender. Returns how many were terminated, or -1. */
 int th_pg_terminate_walsenders(th_pg_t *pg);
 /* Number of active walsenders (pg_stat_replication rows), or -1. */

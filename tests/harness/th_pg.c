@@ -378,6 +378,47 @@ int th_pg_exec_file(th_pg_t *pg, const char *path)
     return 0;
 }
 
+PGconn *th_erp_create(th_pg_t *pg, char **conninfo)
+{
+    static const char *const files[] = {"examples/legacy-erp/erp.sql",
+                                        "examples/legacy-erp/generate.sql"};
+    if (conninfo)
+        *conninfo = NULL;
+    if (th_pg_exec(pg, "CREATE DATABASE erp ENCODING 'SQL_ASCII' TEMPLATE template0 "
+                       "LC_COLLATE 'C' LC_CTYPE 'C'") != 0)
+        return NULL;
+    char *ci = th_strf("host=127.0.0.1 port=%d user=postgres dbname=erp", th_pg_port(pg));
+    PGconn *c = PQconnectdb(ci);
+    if (PQstatus(c) != CONNECTION_OK) {
+        th_err("could not connect to erp: %s", PQerrorMessage(c));
+        goto fail;
+    }
+    for (int i = 0; i < 2; i++) {
+        char *p = th_path(th_source_dir(), files[i]);
+        char *sql = th_read_file(p, NULL, 0);
+        free(p);
+        PGresult *r = sql ? PQexec(c, sql) : NULL;
+        free(sql);
+        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            th_err("could not load %s into erp: %s", files[i],
+                   r ? PQresultErrorMessage(r) : "could not read the file");
+            PQclear(r);
+            goto fail;
+        }
+        PQclear(r);
+    }
+    if (conninfo)
+        *conninfo = ci;
+    else
+        free(ci);
+    return c;
+fail:
+    PQfinish(c);
+    free(ci);
+    return NULL;
+}
+
 int th_pg_terminate_walsenders(th_pg_t *pg)
 {
     char *v = th_pg_value(pg, NULL,

@@ -288,24 +288,8 @@ static int setup(void **state)
     setenv("SIPHON_PII_KEY", PII_KEY, 1);
     if (!(F->dir = th_tempdir()) || !(F->pg = th_pg_start()))
         return -1;
-    if (th_pg_exec(F->pg, "CREATE DATABASE erp ENCODING 'SQL_ASCII' TEMPLATE template0 "
-                          "LC_COLLATE 'C' LC_CTYPE 'C'") != 0)
+    if (!(F->erp = th_erp_create(F->pg, &conninfo)))
         return -1;
-    conninfo = th_strf("host=127.0.0.1 port=%d user=postgres dbname=erp", th_pg_port(F->pg));
-    F->erp = PQconnectdb(conninfo);
-    if (PQstatus(F->erp) != CONNECTION_OK)
-        return th_err("could not connect to erp: %s", PQerrorMessage(F->erp));
-    const char *files[] = {"examples/legacy-erp/erp.sql", "examples/legacy-erp/generate.sql"};
-    for (int i = 0; i < 2; i++) {
-        char *p = th_path(th_source_dir(), files[i]);
-        char *sql = th_read_file(p, NULL, 0);
-        free(p);
-        PGresult *r = sql ? erp_query(sql) : NULL;
-        free(sql);
-        if (!r)
-            return -1;
-        PQclear(r);
-    }
     PGresult *r = erp_query(oracle_functions);
     if (!r)
         return -1;

@@ -74,27 +74,9 @@ static int setup(void **state)
     setenv("SIPHON_PII_KEY", PII_KEY, 1);
     if (!(dir = th_tempdir()) || !(pg = th_pg_start()))
         return -1;
-    if (th_pg_exec(pg, "CREATE DATABASE erp ENCODING 'SQL_ASCII' TEMPLATE template0 "
-                       "LC_COLLATE 'C' LC_CTYPE 'C'") != 0)
+    PGconn *c = th_erp_create(pg, &conninfo);
+    if (!c)
         return -1;
-    conninfo = th_strf("host=127.0.0.1 port=%d user=postgres dbname=erp", th_pg_port(pg));
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        return th_err("could not connect to erp: %s", PQerrorMessage(c));
-    const char *files[] = {"examples/legacy-erp/erp.sql", "examples/legacy-erp/generate.sql"};
-    for (int i = 0; i < 2; i++) {
-        char *p = th_path(th_source_dir(), files[i]);
-        char *sql = th_read_file(p, NULL, 0);
-        free(p);
-        PGresult *r = PQexec(c, sql);
-        free(sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-            th_err("%s: %s", files[i], PQresultErrorMessage(r));
-            PQclear(r);
-            return -1;
-        }
-        PQclear(r);
-    }
     PGresult *r = PQexec(c, "SELECT erp_generate(1); SELECT erp_bad_rows()");
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);

@@ -70,23 +70,9 @@ static int setup(void **state)
     if (!(F->env->dir = th_tempdir()) || !(F->env->pg = th_pg_start()) || !(F->my = th_my_start(NULL)))
         return -1;
 
-    if (th_pg_exec(F->env->pg, "CREATE DATABASE erp ENCODING 'SQL_ASCII' TEMPLATE template0 "
-                          "LC_COLLATE 'C' LC_CTYPE 'C'") != 0)
+    char *pgci = NULL;
+    if (!(F->erp = th_erp_create(F->env->pg, &pgci)))
         return -1;
-    char *pgci = th_strf("host=127.0.0.1 port=%d user=postgres dbname=erp", th_pg_port(F->env->pg));
-    F->erp = PQconnectdb(pgci);
-    if (PQstatus(F->erp) != CONNECTION_OK)
-        return th_err("could not connect to erp: %s", PQerrorMessage(F->erp));
-    const char *pgfiles[] = {"examples/legacy-erp/erp.sql", "examples/legacy-erp/generate.sql"};
-    for (int i = 0; i < 2; i++) {
-        char *p = th_path(th_source_dir(), pgfiles[i]);
-        char *sql = th_read_file(p, NULL, 0);
-        free(p);
-        int rc = sql ? pg_run(sql) : -1;
-        free(sql);
-        if (rc)
-            return -1;
-    }
     if (pg_run("SELECT erp_generate(1)"))
         return -1;
 

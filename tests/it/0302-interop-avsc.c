@@ -134,24 +134,9 @@ static int setup(void **state)
     setenv("SIPHON_PII_KEY", PII_KEY, 1);
     if (!(F->dir = th_tempdir()) || !(F->pg = th_pg_start()) || !(F->reg = th_registry_start()))
         return -1;
-    if (th_pg_exec(F->pg, "CREATE DATABASE erp ENCODING 'SQL_ASCII' TEMPLATE template0 "
-                          "LC_COLLATE 'C' LC_CTYPE 'C'") != 0)
+    char *conninfo = NULL;
+    if (!(F->erp = th_erp_create(F->pg, &conninfo)))
         return -1;
-    char *conninfo = th_strf("host=127.0.0.1 port=%d user=postgres dbname=erp",
-                             th_pg_port(F->pg));
-    F->erp = PQconnectdb(conninfo);
-    if (PQstatus(F->erp) != CONNECTION_OK)
-        return th_err("could not connect to erp: %s", PQerrorMessage(F->erp));
-    const char *files[] = {"examples/legacy-erp/erp.sql", "examples/legacy-erp/generate.sql"};
-    for (int i = 0; i < 2; i++) {
-        char *p = th_path(th_source_dir(), files[i]);
-        char *sql = th_read_file(p, NULL, 0);
-        free(p);
-        int rc = sql ? erp_exec(sql) : -1;
-        free(sql);
-        if (rc)
-            return -1;
-    }
     if (!(F->kafka = th_kafka_start(3)))
         return -1;
     const char *prefixes[2] = {"soe", "cfl"};
