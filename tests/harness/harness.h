@@ -179,6 +179,10 @@ th_kafka_t *th_kafka_start(int nbrokers);
 /* "127.0.0.1:port,..." Borrowed. */
 const char *th_kafka_bootstraps(const th_kafka_t *k);
 /* Create a topic with this many partitions (replication factor min(3, brokers)). 0 or -1. */
+/* Partitions of the env's change topic. librdkafka's mock cluster keeps at most 5 MB and
+ * 100,000 messages per partition and silently drops the oldest beyond that, so a topic that
+ * a test fills faster than its consumer reads needs enough partitions to hold everything. */
+#define TH_TOPIC_PARTITIONS 16
 int th_kafka_create_topic(th_kafka_t *k, const char *topic, int partitions);
 /* Broker down/up; broker_id -1 means all. 0 or -1. */
 int th_kafka_broker_down(th_kafka_t *k, int broker_id);

@@ -46,7 +46,7 @@ th_env_t *th_env_new(void)
     if (!env->kafka)
         goto fail;
     env->topic = strdup("it.sales_order.v1");
-    if (th_kafka_create_topic(env->kafka, env->topic, 4) != 0)
+    if (th_kafka_create_topic(env->kafka, env->topic, TH_TOPIC_PARTITIONS) != 0)
         goto fail;
     env->dec = th_decoder_new(th__fixture_dir("mappings"), th__fixture_dir("schemas"));
     if (!env->dec)

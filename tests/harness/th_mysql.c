@@ -828,7 +828,7 @@ th_env_t *th_my_env_new(th_my_t *my, const th_my_conf_t *conf)
     if (!env->kafka)
         goto fail;
     env->topic = th_strf("%s.sales_order.v1", c.topic_prefix ? c.topic_prefix : "it");
-    if (th_kafka_create_topic(env->kafka, env->topic, 4) != 0)
+    if (th_kafka_create_topic(env->kafka, env->topic, TH_TOPIC_PARTITIONS) != 0)
         goto fail;
     env->dec = th_decoder_new(c.mappings_dir, c.schemas_dir);
     if (!env->dec)
