@@ -5,7 +5,8 @@
 # `bench/run.sh BUILD_DIR snapshot [bench_snapshot_to_kafka options...]` runs the initial
 # snapshot benchmark instead (2,000,000 rows into Kafka against psql \copy; about 2 minutes),
 # writing BUILD_DIR/bench-snapshot-report.md; `bench/run.sh BUILD_DIR mapping [...]` the
-# mapping + Avro encoding benchmark (one core, no server).
+# mapping + Avro encoding benchmark (one core, no server); `bench/run.sh BUILD_DIR kafka [...]`
+# librdkafka alone into the mock cluster (the floor under every Kafka-bound benchmark).
 #
 # Prints the results as it goes and writes them as Markdown to BUILD_DIR/bench-report.md; the
 # reference run and how to read it are in docs/performance.md. Takes under two minutes on two
@@ -26,6 +27,7 @@ report="$build/bench-report.md"
 case "${1:-}" in
     snapshot) shift; bin="$build/bench_snapshot_to_kafka"; report="$build/bench-snapshot-report.md" ;;
     mapping) shift; bin="$build/bench_mapping_encode"; report="$build/bench-mapping-report.md" ;;
+    kafka) shift; bin="$build/bench_kafka_produce"; report="$build/bench-kafka-report.md" ;;
 esac
 if [ ! -x "$bin" ] || [ ! -x "$build/siphon" ]; then
     echo "bench: $bin or $build/siphon is missing; build first (make build)" >&2
