@@ -17,16 +17,6 @@
 #include "core/error.h"
 #include "core/log.h"
 
-/* libpq messages end with a newline; copy without it. */
-static const char *trim_msg(const char *msg, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", msg ? msg : "");
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    return buf;
-}
-
 /* The catalog connection is used rarely (open, describe, a new table shape); when it was lost
  * meanwhile (server restart), reconnect it once. */
 static int cat_alive(siphon_source_t *src, char *errbuf, size_t errsize)
@@ -41,7 +31,7 @@ static int cat_alive(siphon_source_t *src, char *errbuf, size_t errsize)
         return 0;
     return siphon_err(errbuf, errsize, SIPHON_ECONN,
                       "could not reconnect to PostgreSQL (%s): %s", src->redacted,
-                      trim_msg(PQerrorMessage(src->cat), msg, sizeof(msg)));
+                      siphon_pg__trim(PQerrorMessage(src->cat), msg, sizeof(msg)));
 }
 
 /* Run one parameterized statement; returns the result (caller PQclear()s) or NULL with errbuf
@@ -56,9 +46,9 @@ static PGresult *query(siphon_source_t *src, const char *what, const char *sql, 
         *rc = 0;
         return res;
     }
-    trim_msg(res ? PQresultErrorMessage(res) : PQerrorMessage(src->cat), msg, sizeof(msg));
+    siphon_pg__trim(res ? PQresultErrorMessage(res) : PQerrorMessage(src->cat), msg, sizeof(msg));
     if (!msg[0])
-        trim_msg(PQerrorMessage(src->cat), msg, sizeof(msg));
+        siphon_pg__trim(PQerrorMessage(src->cat), msg, sizeof(msg));
     *rc = PQstatus(src->cat) != CONNECTION_OK ? SIPHON_ECONN : SIPHON_EINVAL;
     siphon_err(errbuf, errsize, *rc, "could not %s: %s", what, msg);
     PQclear(res);
@@ -84,7 +74,7 @@ int siphon_pg__cat_connect(siphon_source_t *src, char *errbuf, size_t errsize)
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "could not connect: out of memory");
     if (PQstatus(src->cat) != CONNECTION_OK)
         return siphon_err(errbuf, errsize, SIPHON_ECONN, "could not connect to PostgreSQL (%s): %s",
-                          src->redacted, trim_msg(PQerrorMessage(src->cat), msg, sizeof(msg)));
+                          src->redacted, siphon_pg__trim(PQerrorMessage(src->cat), msg, sizeof(msg)));
     PGresult *res = query(src, "read the current database", "SELECT current_database()", 0, NULL,
                           &rc, errbuf, errsize);
     if (!res)

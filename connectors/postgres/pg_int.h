@@ -441,7 +441,4 @@ long siphon_pg__snap_unescape(char *s);
     "-c datestyle=ISO,YMD -c intervalstyle=postgres -c extra_float_digits=3 -c TimeZone=UTC " \
     "-c bytea_output=hex"
 
-/* Monotonic milliseconds. */
-int64_t siphon_pg__now_ms(void);
-
 #endif

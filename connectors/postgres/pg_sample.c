@@ -19,15 +19,6 @@
 #include "core/error.h"
 #include "core/log.h"
 
-static const char *trim_msg(const char *msg, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", msg ? msg : "");
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    return buf;
-}
-
 /* A conninfo with a connect_timeout of 10 s unless it has one: validate must not hang on an
  * unreachable host. Caller frees. */
 static char *with_timeout(const char *conninfo)
@@ -81,7 +72,7 @@ int siphon_pg__open_catalog(siphon_source_t **out, const siphon_config_t *cfg, c
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         rc = siphon_err(errbuf, errsize, SIPHON_ECONN,
                         "could not read the encoding of database \"%s\" (%s): %s", src->dbname,
-                        src->redacted, trim_msg(PQerrorMessage(src->cat), msg, sizeof(msg)));
+                        src->redacted, siphon_pg__trim(PQerrorMessage(src->cat), msg, sizeof(msg)));
         goto fail;
     }
     src->st.sql_ascii = strcmp(PQgetvalue(res, 0, 0), "SQL_ASCII") == 0;
@@ -129,7 +120,7 @@ int siphon_pg__sample(siphon_source_t *src, const char *schema, const char *tabl
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             rc = siphon_err(errbuf, errsize, SIPHON_ECONN,
                             "could not set up the session to read %s.%s: %s", schema, table,
-                            trim_msg(PQerrorMessage(src->cat), msg, sizeof(msg)));
+                            siphon_pg__trim(PQerrorMessage(src->cat), msg, sizeof(msg)));
             goto out;
         }
         PQclear(res);
@@ -170,7 +161,7 @@ int siphon_pg__sample(siphon_source_t *src, const char *schema, const char *tabl
         rc = siphon_err(errbuf, errsize,
                         PQstatus(src->cat) == CONNECTION_OK ? SIPHON_EINVAL : SIPHON_ECONN,
                         "could not read rows of %s.%s: %s", schema, table,
-                        trim_msg(PQresultErrorMessage(res), msg, sizeof(msg)));
+                        siphon_pg__trim(PQresultErrorMessage(res), msg, sizeof(msg)));
         goto out;
     }
     siphon_arena_reset(&src->sample_mem);

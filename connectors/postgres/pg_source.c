@@ -51,28 +51,17 @@
 #include "connectors/postgres/postgres.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/progress.h"
 
 #define PG_BACKOFF_MIN_MS 200
 #define PG_BACKOFF_MAX_MS 30000
 #define PG_ATTEMPT_TIMEOUT_MS 30000
-
-int64_t siphon_pg__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t now_pg_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - PG_EPOCH_OFFSET_US;
-}
-
-static const char *trim_msg(const char *msg, char *buf, size_t size)
-{
-    return siphon_pg__trim(msg, buf, size);
 }
 
 static void lsn_text(uint64_t lsn, char *buf, size_t size)
@@ -93,7 +82,7 @@ static int repl_drop(siphon_source_t *src, const char *what, const char *reason)
     src->repl = NULL;
     src->state = PG_S_DOWN;
     src->flush_pending = 0;
-    src->retry_at_ms = siphon_pg__now_ms() + src->backoff_ms;
+    src->retry_at_ms = siphon_progress_now_ms() + src->backoff_ms;
     if (src->acked > src->start_pos)
         src->start_pos = src->acked;
     lsn_text(src->start_pos, at, sizeof(at));
@@ -126,7 +115,7 @@ static int repl_error(siphon_source_t *src, PGresult *res, const char *what, cha
 {
     char msg[512], at[32];
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    trim_msg(res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
+    siphon_pg__trim(res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
                                                  : PQerrorMessage(src->repl),
              msg, sizeof(msg));
     if (sqlstate_fatal(state)) {
@@ -172,10 +161,10 @@ static int repl_connect_start(siphon_source_t *src)
         return SIPHON_ENOMEM;
     if (PQstatus(src->repl) == CONNECTION_BAD)
         return repl_drop(src, "could not connect for replication",
-                         trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                         siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
     src->state = PG_S_CONNECTING;
     src->poll_write = 1; /* as if PQconnectPoll had said PGRES_POLLING_WRITING */
-    src->attempt_deadline_ms = siphon_pg__now_ms() + PG_ATTEMPT_TIMEOUT_MS;
+    src->attempt_deadline_ms = siphon_progress_now_ms() + PG_ATTEMPT_TIMEOUT_MS;
     return 0;
 }
 
@@ -211,7 +200,7 @@ static int repl_send_start(siphon_source_t *src)
     }
     if (PQsetnonblocking(src->repl, 1) != 0 || !PQsendQuery(src->repl, (const char *)cmd.data)) {
         rc = repl_drop(src, "could not start replication",
-                       trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                       siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
         goto out;
     }
     src->flush_pending = PQflush(src->repl) == 1;
@@ -255,7 +244,7 @@ static int send_status(siphon_source_t *src)
         return SIPHON_ECONN;
     src->flush_pending = r == 1;
     src->sent_flush = src->acked;
-    src->last_status_ms = siphon_pg__now_ms();
+    src->last_status_ms = siphon_progress_now_ms();
     src->st.reply_requested = 0;
     return 0;
 }
@@ -276,12 +265,12 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
         int r = PQflush(src->repl);
         if (r < 0)
             return repl_drop(src, "replication connection lost",
-                             trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                             siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
         src->flush_pending = r == 1;
     }
     if (!PQconsumeInput(src->repl))
         return repl_drop(src, "replication connection lost",
-                         trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                         siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
     while (src->st.nrecs < PG_BATCH_MAX_RECS && src->st.batch_bytes < PG_BATCH_MAX_BYTES) {
         char *buf = NULL;
         int r = PQgetCopyData(src->repl, &buf, 1);
@@ -301,7 +290,7 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
                 return rc;
             if (src->st.reply_requested && send_status(src) < 0)
                 return repl_drop(src, "replication connection lost",
-                                 trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                                 siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
             continue;
         }
         if (r == 0) {
@@ -310,7 +299,7 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
                 break;
             if (!PQconsumeInput(src->repl))
                 return repl_drop(src, "replication connection lost",
-                                 trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                                 siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
             refilled = 1;
             continue;
         }
@@ -326,11 +315,11 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
             return rc;
         }
         return repl_drop(src, "replication connection lost",
-                         trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                         siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
     }
-    if (src->state == PG_S_STREAMING && status_due(src, siphon_pg__now_ms()) && send_status(src) < 0)
+    if (src->state == PG_S_STREAMING && status_due(src, siphon_progress_now_ms()) && send_status(src) < 0)
         return repl_drop(src, "replication connection lost",
-                         trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                         siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
     return 0;
 }
 
@@ -339,7 +328,7 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
 static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t errsize)
 {
     char msg[512], at[48];
-    int64_t now = siphon_pg__now_ms();
+    int64_t now = siphon_progress_now_ms();
 
     switch (src->state) {
     case PG_S_DOWN:
@@ -363,7 +352,7 @@ static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t 
             return repl_send_start(src);
         default:
             return repl_drop(src, "could not connect for replication",
-                             trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                             siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
         }
 
     case PG_S_STARTING: {
@@ -373,12 +362,12 @@ static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t 
             int r = PQflush(src->repl);
             if (r < 0)
                 return repl_drop(src, "could not start replication",
-                                 trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                                 siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
             src->flush_pending = r == 1;
         }
         if (!PQconsumeInput(src->repl))
             return repl_drop(src, "could not start replication",
-                             trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                             siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
         if (PQisBusy(src->repl))
             return 0;
         PGresult *res = PQgetResult(src->repl);
@@ -413,7 +402,7 @@ static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t 
  * whether the replication socket became ready. */
 static int repl_wait(siphon_source_t *src, int64_t deadline, int other_fd)
 {
-    int64_t now = siphon_pg__now_ms(), wake = deadline;
+    int64_t now = siphon_progress_now_ms(), wake = deadline;
     struct pollfd pfds[2] = {{.fd = -1}, {.fd = other_fd, .events = POLLIN}};
     struct pollfd pfd = {.fd = -1};
 
@@ -474,7 +463,7 @@ static int build_options(siphon_source_t *src, char *errbuf, size_t errsize)
         char msg[512];
         int rc = siphon_err(errbuf, errsize, SIPHON_EINVAL,
                             "could not parse source.conninfo (%s): %s", src->redacted,
-                            trim_msg(perr ? perr : "out of memory", msg, sizeof(msg)));
+                            siphon_pg__trim(perr ? perr : "out of memory", msg, sizeof(msg)));
         PQfreemem(perr);
         return rc;
     }
@@ -614,7 +603,7 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
         return 0;
     }
     {
-        int64_t deadline = siphon_pg__now_ms() + PG_ATTEMPT_TIMEOUT_MS + 1000;
+        int64_t deadline = siphon_progress_now_ms() + PG_ATTEMPT_TIMEOUT_MS + 1000;
         int ready = 0, left_down = 0;
         for (;;) {
             if ((rc = repl_step(src, ready, errbuf, errsize)) < 0)
@@ -625,7 +614,7 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
                 left_down = 1;
             else if (left_down)
                 break; /* the attempt failed and was logged; next() keeps trying */
-            if (siphon_pg__now_ms() >= deadline)
+            if (siphon_progress_now_ms() >= deadline)
                 break;
             ready = repl_wait(src, deadline, -1);
         }
@@ -682,7 +671,7 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
     if (src->inc && (rc = siphon_pg__inc_tick(src, errbuf, errsize)) < 0)
         return rc;
 
-    int64_t deadline = siphon_pg__now_ms() + (timeout_ms > 0 ? timeout_ms : 0), wait_until;
+    int64_t deadline = siphon_progress_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), wait_until;
     int64_t linger_until = 0;
     int inc_fd = -1;
     for (;;) {
@@ -691,7 +680,7 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
         if (src->inc && (rc = siphon_pg__inc_poll(src, &inc_fd, errbuf, errsize)) < 0)
             return rc;
         ready = 0;
-        int64_t now = siphon_pg__now_ms();
+        int64_t now = siphon_progress_now_ms();
         wait_until = deadline;
         if (src->st.nrecs > 0) {
             /* Under load the walsender writes a message at a time: linger a moment so the
@@ -736,11 +725,11 @@ static int pg_ack(siphon_source_t *src, const siphon_pos_t *pos, char *errbuf, s
     if (lsn > src->acked)
         src->acked = lsn;
     if (src->state == PG_S_STREAMING && !src->broken &&
-        status_due(src, siphon_pg__now_ms()) && send_status(src) < 0) {
+        status_due(src, siphon_progress_now_ms()) && send_status(src) < 0) {
         /* Dropping here would add a RESET to the batch the pipeline still reads: next() does. */
         src->broken = 1;
         snprintf(src->broken_reason, sizeof(src->broken_reason), "%s",
-                 trim_msg(PQerrorMessage(src->repl), msg, sizeof(msg)));
+                 siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
     }
     return 0;
 }
