@@ -14,6 +14,19 @@
  *                 POSITION (nothing mapped: the position still moves, so an ERP whose
  *                 traffic is all filtered out still advances)
  *     a DDL statement --> catalog definitions and cached table maps are stale (ddl_gen + 1)
+ *     IN GROUP --[connection lost, after its BEGIN record]--> IDLE, cut group noted
+ *     IDLE --[the noted group starts again]--> IN GROUP, no second BEGIN, its first changes
+ *                 passed over (decoded aside, not kept), then the rest and its COMMIT
+ *     IDLE --[another group starts while one is noted]--> RESET record, IN GROUP
+ *
+ * A lost connection does not make a group's changes come twice: the next connection starts at
+ * the end of the last complete group (MariaDB: its GTID state; MySQL: file:offset), so the first
+ * group it sends is the one that was cut, with the same events; the stream remembers the
+ * group's BEGIN position and how many of its changes it had added to batches (records of a
+ * batch next() has not taken yet are delivered all the same), matches the group by that
+ * position when it starts again and passes over that many changes. A different group first
+ * (the cut one was incomplete in the binlog, e.g. after a server crash) abandons it with a
+ * RESET record, as a new GTID inside a group does.
  *
  * Positions only move at a group's end (see my_int.h for their text forms). The BEGIN
  * record is emitted lazily, at the group's first mapped row, so that a group whose rows are all
@@ -194,6 +207,7 @@ static my_defcache_t **defcache_of(my_stream_t *st)
 void siphon_my__stream_init(my_stream_t *st)
 {
     st->last_event_ms = siphon_my__now_ms();
+    siphon_my__batch_init(&st->pass_over);
 }
 
 static void rel_free(my_rel_t *r)
@@ -284,6 +298,7 @@ void siphon_my__stream_destroy(my_stream_t *st)
     st->tabledef_opaque_cache = NULL;
     siphon_my__gtid_free(&st->state);
     siphon_my__gtid_free(&st->skip);
+    siphon_my__batch_destroy(&st->pass_over);
 }
 
 /* ---- positions ---- */
@@ -1172,6 +1187,13 @@ static int end_group(my_stream_t *st)
     int rc = 0;
     snprintf(st->resume_file, sizeof(st->resume_file), "%s", st->file);
     st->resume_offset = st->offset;
+    if (st->resume_left > 0) {
+        siphon_log(SIPHON_LOG_WARNING, "mysql",
+                   "transaction %s ended at binlog %s:%" PRIu64 " with %" PRIu32 " change(s) "
+                   "fewer than were read of it before the connection was lost",
+                   st->group_pos, st->file, st->offset, st->resume_left);
+        st->resume_left = 0;
+    }
     if (st->skipping) {
         st->skipping = 0;
         st->in_group = 0;
@@ -1227,8 +1249,40 @@ static int end_group(my_stream_t *st)
     return 0;
 }
 
-/* A group starts at an event of `len` bytes whose header says it ends at log_pos. */
-static void start_group(my_stream_t *st, uint32_t ts, uint32_t log_pos, uint32_t len)
+/* A group starts: the cut group (st->cut_pos) sent again, or another one (see the top). */
+static int settle_cut(my_stream_t *st)
+{
+    if (!st->cut_pos[0])
+        return 0;
+    if (strcmp(st->cut_pos, st->group_pos) == 0) {
+        /* its BEGIN and first changes are in batches already */
+        st->group_began = 1;
+        st->resume_left = st->cut_changes;
+        st->resumed++;
+        siphon_log(SIPHON_LOG_INFO, "mysql",
+                   "resuming transaction %s at binlog %s:%" PRIu64 " where the lost connection "
+                   "cut it: %" PRIu32 " change(s) already sent are not sent again",
+                   st->group_pos, st->file, st->offset, st->cut_changes);
+    } else {
+        siphon_change_t *c = siphon_my__batch_add(st->batch);
+        if (!c)
+            return SIPHON_ENOMEM;
+        c->kind = SIPHON_REC_RESET;
+        siphon_log(SIPHON_LOG_WARNING, "mysql",
+                   "transaction %s, cut by the lost connection, did not come again (transaction "
+                   "%s at binlog %s:%" PRIu64 " came first; it is incomplete in the binlog?): "
+                   "dropping what was read of it",
+                   st->cut_pos, st->group_pos, st->file, st->offset);
+    }
+    st->cut_pos[0] = '\0';
+    st->cut_changes = 0;
+    return 0;
+}
+
+/* A group starts at an event of `len` bytes whose header says it ends at log_pos. Its BEGIN
+ * position is pos (its GTID), or NULL: the offset of that event. 0 or ENOMEM. */
+static int start_group(my_stream_t *st, uint32_t ts, uint32_t log_pos, uint32_t len,
+                       const char *pos)
 {
     st->in_group = 1;
     st->group_began = 0;
@@ -1238,10 +1292,15 @@ static void start_group(my_stream_t *st, uint32_t ts, uint32_t log_pos, uint32_t
     st->group_txid = 0;
     st->group_commit_us = (int64_t)ts * 1000000;
     st->change_seq = 0;
+    st->resume_left = 0;
     st->skipping = 0;
     st->group_pos_copy = NULL;
     uint64_t start = log_pos >= len ? log_pos - len : st->offset;
-    snprintf(st->group_pos, sizeof(st->group_pos), "%s:%" PRIu64, st->file, start);
+    if (pos)
+        snprintf(st->group_pos, sizeof(st->group_pos), "%s", pos);
+    else
+        snprintf(st->group_pos, sizeof(st->group_pos), "%s:%" PRIu64, st->file, start);
+    return settle_cut(st);
 }
 
 /* An event that should end a group arrived outside one, or a group start arrived inside one:
@@ -1261,23 +1320,27 @@ static int abandon_group(my_stream_t *st, const char *why)
     st->in_group = 0;
     st->group_began = 0;
     st->skipping = 0;
+    st->resume_left = 0;
     return 0;
 }
 
 int siphon_my__stream_disconnected(my_stream_t *st)
 {
-    int rc = 0;
     if (st->in_group && st->group_began) {
-        siphon_change_t *c = siphon_my__batch_add(st->batch);
-        if (!c)
-            rc = SIPHON_ENOMEM;
-        else
-            c->kind = SIPHON_REC_RESET;
+        /* a second loss before the changes sent earlier were all passed over again keeps
+         * their count */
+        snprintf(st->cut_pos, sizeof(st->cut_pos), "%s", st->group_pos);
+        st->cut_changes = st->change_seq + st->resume_left;
+        siphon_log(SIPHON_LOG_INFO, "mysql",
+                   "the connection was lost inside transaction %s after %" PRIu32 " of its "
+                   "changes: it is read again from its start and continued after them",
+                   st->cut_pos, st->cut_changes);
     }
     st->in_group = 0;
     st->group_began = 0;
     st->skipping = 0;
-    return rc;
+    st->resume_left = 0;
+    return 0;
 }
 
 /* ---- events ---- */
@@ -1388,37 +1451,15 @@ static int decode_image(my_stream_t *st, const my_rel_t *rel, const uint8_t *pre
     return 0;
 }
 
-static int ev_rows(my_stream_t *st, uint8_t type, const uint8_t *body0, size_t n, char *errbuf,
-                   size_t errsize)
+/* The rows of a rows event (body: n bytes after the table id and flags, in memory that lives
+ * as long as st->batch) into CHANGE records of st->batch, passing over the first `drop` rows
+ * (decoded, no record). *nrows receives the rows the event holds. A failed event adds no
+ * record (a BEGIN it emitted stays: it is valid). */
+static int rows_records(my_stream_t *st, my_rel_t *rel, int kind, int v2, const uint8_t *body,
+                        size_t n, uint32_t drop, uint32_t *nrows, char *errbuf, size_t errsize)
 {
-    if (st->skipping)
-        return 0; /* a transaction delivered before the restart (its map was skipped too) */
-    rd_t r = {body0, body0 + n, 0};
-    int v2 = type >= MYE_WRITE_ROWS_V2 && type <= MYE_DELETE_ROWS_V2;
-    int kind = v2 ? type - MYE_WRITE_ROWS_V2 : type - MYE_WRITE_ROWS_V1; /* 0 w, 1 u, 2 d */
-    uint64_t id = rd_le(&r, 6);
-    rd_le(&r, 2); /* flags */
-    if (r.bad)
-        goto short_;
-    my_tmap_t *t = tmap_find(st, id);
-    if (!t)
-        return siphon_err(errbuf, errsize, SIPHON_EPROTO,
-                          "a rows event at binlog %s:%" PRIu64 " refers to table id %" PRIu64
-                          " without a TABLE_MAP before it",
-                          st->file, st->offset, id);
-    if (!t->rel)
-        return 0; /* a table no mapping reads */
-    my_rel_t *rel = t->rel;
-
-    /* values point into the event: keep a copy in the batch's arena */
-    uint8_t *body = siphon_arena_alloc(&st->batch->arena, n);
-    if (!body)
-        return SIPHON_ENOMEM;
-    memcpy(body, body0, n);
-    r.p = body + (r.p - body0);
-    r.end = body + n;
-    st->batch->bytes += n;
-
+    rd_t r = {body, body + n, 0};
+    *nrows = 0;
     if (v2) {
         uint64_t extra = rd_le(&r, 2);
         if (extra < 2 || !rd_bytes(&r, (size_t)extra - 2))
@@ -1440,19 +1481,22 @@ static int ev_rows(my_stream_t *st, uint8_t type, const uint8_t *body0, size_t n
     if (r.bad)
         goto short_;
 
-    int rc = emit_begin(st);
-    if (rc < 0)
-        return rc;
-    int first = st->batch->n;
-    const char *pos = group_pos_text(st);
-    if (!pos)
-        return SIPHON_ENOMEM;
+    int rc = 0, first = st->batch->n;
+    uint32_t seq0 = st->change_seq;
+    const char *pos = NULL;
     while (rd_left(&r) > 0) {
         siphon_row_t *before = NULL, *after = NULL;
         if (kind != 0 && (rc = decode_image(st, rel, present1, &r, &before, errbuf, errsize)) < 0)
             goto fail;
         if (kind != 2 && (rc = decode_image(st, rel, present2, &r, &after, errbuf, errsize)) < 0)
             goto fail;
+        st->change_seq++;
+        if ((*nrows)++ < drop) /* sent before the connection was lost */
+            continue;
+        if (!pos && ((rc = emit_begin(st)) < 0 || !(pos = group_pos_text(st)))) {
+            rc = SIPHON_ENOMEM;
+            goto fail;
+        }
         siphon_change_t *c = siphon_my__batch_add(st->batch);
         if (!c) {
             rc = SIPHON_ENOMEM;
@@ -1468,16 +1512,76 @@ static int ev_rows(my_stream_t *st, uint8_t type, const uint8_t *body0, size_t n
         c->pos.num = pos_num(st);
         c->pos.text = (char *)pos;
         c->database = rel->rel.schema; /* MySQL's database is the table's schema */
-        st->change_seq++;
     }
     return 0;
 fail:
-    st->batch->n = first; /* a failed event adds no record (the BEGIN stays: it is valid) */
+    if (st->batch->n > first && st->batch->recs[first].kind == SIPHON_REC_BEGIN)
+        first++;
+    st->batch->n = first;
+    st->change_seq = seq0;
     return rc;
 short_:
     return siphon_err(errbuf, errsize, SIPHON_EPROTO,
                       "could not parse a rows event at binlog %s:%" PRIu64 ": it is cut short",
                       st->file, st->offset);
+}
+
+static int ev_rows(my_stream_t *st, uint8_t type, const uint8_t *body0, size_t n, char *errbuf,
+                   size_t errsize)
+{
+    if (st->skipping)
+        return 0; /* a transaction delivered before the restart (its map was skipped too) */
+    rd_t r = {body0, body0 + n, 0};
+    int v2 = type >= MYE_WRITE_ROWS_V2 && type <= MYE_DELETE_ROWS_V2;
+    int kind = v2 ? type - MYE_WRITE_ROWS_V2 : type - MYE_WRITE_ROWS_V1; /* 0 w, 1 u, 2 d */
+    uint64_t id = rd_le(&r, 6);
+    rd_le(&r, 2); /* flags */
+    if (r.bad)
+        return siphon_err(errbuf, errsize, SIPHON_EPROTO,
+                          "could not parse a rows event at binlog %s:%" PRIu64 ": it is cut short",
+                          st->file, st->offset);
+    my_tmap_t *t = tmap_find(st, id);
+    if (!t)
+        return siphon_err(errbuf, errsize, SIPHON_EPROTO,
+                          "a rows event at binlog %s:%" PRIu64 " refers to table id %" PRIu64
+                          " without a TABLE_MAP before it",
+                          st->file, st->offset, id);
+    if (!t->rel)
+        return 0; /* a table no mapping reads */
+    size_t hdr = (size_t)(r.p - body0);
+    uint32_t nrows = 0, drop = 0;
+    int rc;
+
+    if (st->resume_left > 0) {
+        /* the group cut by a lost connection, read again: its first changes were sent. They
+         * are decoded aside (to count them: a rows event holds several) and dropped, so
+         * passing over a long transaction neither fills a batch nor keeps memory. */
+        my_batch_t *keep = st->batch;
+        uint32_t seq0 = st->change_seq;
+        st->batch = &st->pass_over;
+        rc = rows_records(st, t->rel, kind, v2, body0 + hdr, n - hdr, UINT32_MAX, &nrows,
+                          errbuf, errsize);
+        st->batch = keep;
+        st->change_seq = seq0;
+        siphon_my__batch_reset(&st->pass_over);
+        if (rc < 0)
+            return rc;
+        if (nrows <= st->resume_left) {
+            st->resume_left -= nrows;
+            st->change_seq += nrows;
+            return 0;
+        }
+        drop = st->resume_left; /* the cut fell inside this event (not expected) */
+        st->resume_left = 0;
+    }
+
+    /* values point into the event: keep a copy in the batch's arena */
+    uint8_t *body = siphon_arena_alloc(&st->batch->arena, n - hdr);
+    if (!body)
+        return SIPHON_ENOMEM;
+    memcpy(body, body0 + hdr, n - hdr);
+    st->batch->bytes += n;
+    return rows_records(st, t->rel, kind, v2, body, n - hdr, drop, &nrows, errbuf, errsize);
 }
 
 /* Skip spaces and comments at the start of a statement. */
@@ -1608,6 +1712,7 @@ static int emit_truncate(my_stream_t *st, const char *db, const char *tb)
     c->pos.num = pos_num(st);
     c->pos.text = (char *)pos;
     c->database = rel->rel.schema;
+    st->change_seq++;
     return 0;
 }
 
@@ -1643,10 +1748,9 @@ static int ev_query(my_stream_t *st, const uint8_t *hdr, const uint8_t *body, si
     const char *t = s;
 
     if (sql_kw(&t, qend, "BEGIN") && t == qend) {
-        if (!st->in_group)
-            start_group(st, ts, log_pos, evlen); /* servers without GTID events */
-        st->group_has_begin_query = 1;
-        return 0;
+        int rc = st->in_group ? 0 : start_group(st, ts, log_pos, evlen, NULL);
+        st->group_has_begin_query = 1; /* (servers without GTID events start the group here) */
+        return rc;
     }
     t = s;
     if ((sql_kw(&t, qend, "COMMIT") || sql_kw(&t, qend, "ROLLBACK")) &&
@@ -1665,8 +1769,9 @@ static int ev_query(my_stream_t *st, const uint8_t *hdr, const uint8_t *body, si
         return 0;
     }
     /* a statement on its own: DDL and the like. Definitions may have changed. */
-    if (!st->in_group)
-        start_group(st, ts, log_pos, evlen);
+    int rc;
+    if (!st->in_group && (rc = start_group(st, ts, log_pos, evlen, NULL)) < 0)
+        return rc;
     if (!xa) {
         st->ddl_gen++;
         tmaps_clear(st);
@@ -1675,8 +1780,7 @@ static int ev_query(my_stream_t *st, const uint8_t *hdr, const uint8_t *body, si
             sql_truncate(q, (size_t)(qend - q), db ? db : "", tdb, sizeof(tdb), ttb,
                          sizeof(ttb)) &&
             mapped(st, tdb, strlen(tdb), ttb, strlen(ttb))) {
-            int rc = emit_truncate(st, tdb, ttb);
-            if (rc < 0)
+            if ((rc = emit_truncate(st, tdb, ttb)) < 0)
                 return rc;
         }
         siphon_log(SIPHON_LOG_DEBUG, "mysql", "statement at binlog %s:%" PRIu64 ": %.*s",
@@ -1762,13 +1866,14 @@ int siphon_my__stream_event(my_stream_t *st, const uint8_t *ev, size_t len, char
                               st->offset);
         if (st->in_group && (rc = abandon_group(st, "a new GTID event began")) < 0)
             return rc;
-        start_group(st, ts, log_pos, evlen);
+        char gpos[64];
+        snprintf(gpos, sizeof(gpos), "%" PRIu32 "-%" PRIu32 "-%" PRIu64, domain, server, seq);
+        if ((rc = start_group(st, ts, log_pos, evlen, gpos)) < 0)
+            return rc;
         st->group_standalone = (f2 & 0x01) != 0;
         st->group_gtid_kind = 1;
         st->group_mgtid = (my_mgtid_t){domain, server, seq};
         st->group_txid = seq;
-        snprintf(st->group_pos, sizeof(st->group_pos), "%" PRIu32 "-%" PRIu32 "-%" PRIu64,
-                 domain, server, seq);
         return 0;
     }
     case MYE_MYSQL_GTID:
@@ -1783,7 +1888,13 @@ int siphon_my__stream_event(my_stream_t *st, const uint8_t *ev, size_t len, char
                               st->offset);
         if (st->in_group && (rc = abandon_group(st, "a new GTID event began")) < 0)
             return rc;
-        start_group(st, ts, log_pos, evlen);
+        char gpos[64];
+        if (type == MYE_MYSQL_GTID) {
+            siphon_my__uuid_format(sid, gpos);
+            snprintf(gpos + 36, sizeof(gpos) - 36, ":%" PRIu64, gno);
+        }
+        if ((rc = start_group(st, ts, log_pos, evlen, type == MYE_MYSQL_GTID ? gpos : NULL)) < 0)
+            return rc;
         /* logical timestamps (type 2: last_committed, sequence_number), then the commit
          * time in microseconds (7 bytes; top bit: the original commit time follows) */
         if (rd_left(&r) >= 17 && r.p[0] == 2) {
@@ -1799,9 +1910,6 @@ int siphon_my__stream_event(my_stream_t *st, const uint8_t *ev, size_t len, char
             memcpy(st->group_uuid, sid, 16);
             st->group_gno = gno;
             st->group_txid = gno;
-            char u[37];
-            siphon_my__uuid_format(sid, u);
-            snprintf(st->group_pos, sizeof(st->group_pos), "%s:%" PRIu64, u, gno);
             if (st->skip.kind == MY_GTID_MYSQL && siphon_my__gtid_contains_mysql(&st->skip, sid, gno))
                 st->skipping = 1;
         }
@@ -1835,8 +1943,9 @@ int siphon_my__stream_event(my_stream_t *st, const uint8_t *ev, size_t len, char
     case MYE_WRITE_ROWS_V2:
     case MYE_UPDATE_ROWS_V2:
     case MYE_DELETE_ROWS_V2:
-        if (!st->in_group) /* rows outside any group: make one (old servers) */
-            start_group(st, ts, log_pos, evlen);
+        /* rows outside any group: make one (old servers) */
+        if (!st->in_group && (rc = start_group(st, ts, log_pos, evlen, NULL)) < 0)
+            return rc;
         return ev_rows(st, type, body, n, errbuf, errsize);
     case MYE_XID:
     case MYE_XA_PREPARE:

@@ -405,10 +405,20 @@ typedef struct my_stream {
     char group_pos[288];       /* BEGIN position text */
     uint64_t group_txid;
     int64_t group_commit_us;
-    uint32_t change_seq;       /* changes in the group so far */
+    uint32_t change_seq;       /* changes in the group so far (passed-over ones included) */
     const my_batch_t *group_pos_batch; /* group_pos copied into this batch (generation gen) */
     uint64_t group_pos_gen;
     const char *group_pos_copy;
+
+    /* a group cut by a lost connection (siphon_my__stream_disconnected) after its BEGIN went
+     * into a batch: the next connection reads it again from its start (the end of the last
+     * complete group), and the next group to start settles it */
+    char cut_pos[288];         /* its BEGIN position text; "" when no cut group is pending */
+    uint32_t cut_changes;      /* its CHANGE records already added to batches */
+    uint32_t resume_left;      /* the cut group, read again: changes still to pass over */
+    my_batch_t pass_over;      /* rows passed over are decoded here (to count them), then
+                                  dropped; reset after every event */
+    uint64_t resumed;          /* cut groups resumed (tests and logs) */
 
     /* relations */
     my_rel_t *rels;            /* every version, newest first */
@@ -446,8 +456,13 @@ void siphon_my__stream_destroy(my_stream_t *st);
 int siphon_my__stream_event(my_stream_t *st, const uint8_t *ev, size_t len, char *errbuf,
                             size_t errsize);
 
-/* The connection is gone: emit a RESET record when a group was open (it will be read again
- * from its start) and forget the group. 0 or ENOMEM. */
+/* The connection is gone: forget the open group. When its BEGIN record was already added to
+ * a batch (the pipeline will see it and the changes after it: a batch not yet taken by next()
+ * is still delivered), remember its position and how many changes were added. The next
+ * connection resumes at the group's start, and when the same group starts again its BEGIN and
+ * those changes are passed over (same change numbering), so the pipeline sees one unbroken
+ * transaction; if another group starts first, a RESET record before it abandons the cut one.
+ * Adds no record; 0. */
 int siphon_my__stream_disconnected(my_stream_t *st);
 
 /* The current resume position as text (GTID state or file:offset) into buf; "" when there is

@@ -17,18 +17,25 @@
  *     CONNECTING --[connected, COM_BINLOG_DUMP accepted, first event]--> STREAMING
  *                                                          (backoff back to 200 ms)
  *     CONNECTING/STREAMING --[network error, read timeout (no heartbeat for 3 periods),
- *                             server shutdown]--> RETRYING (RESET record if a transaction
- *                             was open; next attempt after the backoff, doubling to 30 s)
+ *                             server shutdown]--> RETRYING (a transaction cut after its BEGIN
+ *                             went into a batch is noted: siphon_my__stream_disconnected;
+ *                             next attempt after the backoff, doubling to 30 s)
  *     RETRYING --[backoff over]--> CONNECTING     (resume just after the last complete
  *                                                  transaction read: GTID state on MariaDB,
- *                                                  file:offset on MySQL)
+ *                                                  file:offset on MySQL; so a cut transaction
+ *                                                  comes again from its start, and the parser
+ *                                                  passes over what it had already sent)
  *     any --[error the server will repeat forever: privileges, purged binlog, a setting,
  *            an event we cannot decode]--> FAILED (next() returns it)
  *
  * Acknowledgement: a replica tells the server nothing about what it has applied, so ack()
  * only records the position (for the closing log line); the offsets store is the position.
- * Within one run the reader never goes back: after a reconnect it resumes after the last
- * transaction it read, which the pipeline already holds.
+ * Within one run nothing is sent twice: after a reconnect the reader resumes after the last
+ * complete transaction it read, which the pipeline already holds (or will: records of the fill
+ * batch stay there across the reconnect, also while the snapshot's chunks come first), and a
+ * transaction the lost connection cut is read again from its start but continued after the
+ * changes already sent (my_event.c), without a second BEGIN; only if it never comes back
+ * (incomplete in the binlog) does a RESET record abandon it.
  *
  * Threads: the callbacks are called from the pipeline's thread; only the reader thread and
  * the catalog callback it makes (after a DDL statement) run concurrently with them, and,
@@ -294,7 +301,8 @@ static void *reader_main(void *arg)
             pthread_mutex_unlock(&src->mu);
             break;
         }
-        /* retriable: the open transaction will be read again from its start */
+        /* retriable: an open transaction will be read again from its start and continued
+         * after what was sent of it */
         siphon_my__stream_disconnected(&src->st);
         src->rstate = MY_R_RETRYING;
         pthread_cond_broadcast(&src->cv_data);

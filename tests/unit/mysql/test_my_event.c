@@ -437,7 +437,8 @@ static void test_mariadb_stream(void **state)
     ok(MYE_XID, 1600, &e);
     assert_string_equal(batch.recs[batch.n - 1].pos.text, "0-1-12,5-1-3");
 
-    /* the connection drops inside a transaction: RESET, and it will come again */
+    /* the connection drops inside a transaction: no record now (it is resumed when it comes
+     * again; test_cut_transaction below) */
     siphon_my__batch_reset(&batch);
     gtid_mariadb(&e, 13, 0, 0x08);
     ok(MYE_MARIADB_GTID, 1700, &e);
@@ -447,11 +448,12 @@ static void test_mariadb_stream(void **state)
     row_full(&e, 5, "five", 0);
     ok(MYE_DELETE_ROWS_V1, 1900, &e);
     assert_int_equal(siphon_my__stream_disconnected(&st), 0);
-    assert_int_equal(batch.n, 3);
+    assert_int_equal(batch.n, 2);
     assert_int_equal(batch.recs[1].op, SIPHON_OP_DELETE);
     assert_non_null(batch.recs[1].before);
     assert_null(batch.recs[1].after);
-    assert_int_equal(batch.recs[2].kind, SIPHON_REC_RESET);
+    assert_string_equal(st.cut_pos, "0-1-13");
+    assert_int_equal(st.cut_changes, 1);
     assert_string_equal(st.last_commit_pos, "0-1-12,5-1-3");
     stream_end();
 }
@@ -488,6 +490,101 @@ static void test_file_positions_and_checksums(void **state)
         stream_end();
     }
     checksum_mode = 0;
+}
+
+/* One group of a cut transaction test: the anonymous GTID event (65 bytes ending at 200, so
+ * the group starts at binlog.000002:135), BEGIN, the map, then rows events [ids from, to]
+ * of `per` rows each, up to `upto` (not ending the group). */
+static void cut_group_rows(uint64_t from, uint64_t upto, int per)
+{
+    eb_t e;
+    for (uint64_t id = from; id <= upto; id += (uint64_t)per) {
+        rows_head(&e, 77, 1, 0, 0x1f, 0);
+        for (uint64_t k = id; k < id + (uint64_t)per && k <= upto; k++)
+            row_full(&e, k, "r", 0);
+        ok(MYE_WRITE_ROWS_V2, 1000 + (uint32_t)id, &e);
+    }
+}
+
+static void cut_group_start(void)
+{
+    eb_t e;
+    char err[256];
+    e.n = 0;
+    le(&e, 4, 8);
+    put(&e, "binlog.000002", 13);
+    assert_int_equal(feed(MYE_ROTATE, 1, 0, 0x20, &e, err, sizeof(err)), 0);
+    gtid_mysql(&e, 0, 0);
+    ok(MYE_ANONYMOUS_GTID, 135 + 19 + (uint32_t)e.n, &e);
+    query(&e, "shop", "BEGIN");
+    ok(MYE_QUERY, 300, &e);
+    table_map(&e, 77, "shop", "orders", 1);
+    ok(MYE_TABLE_MAP, 400, &e);
+}
+
+/* A connection lost inside a transaction (MySQL, file positions): the transaction comes again
+ * from its start on the next connection and continues after the changes already added to
+ * batches, without a second BEGIN; twice cut, the count holds; another group first: RESET. */
+static void test_cut_transaction(void **state)
+{
+    (void)state;
+    eb_t e;
+    stream_start(MY_FLAVOR_MYSQL, MY_MODE_FILE, "");
+    cut_group_start();
+    cut_group_rows(1, 5, 2); /* 3 events: 1-2, 3-4, 5 */
+    assert_int_equal(batch.n, 6);
+    assert_int_equal(siphon_my__stream_disconnected(&st), 0);
+    assert_int_equal(batch.n, 6); /* no RESET: these records are still delivered */
+    assert_string_equal(st.cut_pos, "binlog.000002:135");
+    assert_int_equal(st.cut_changes, 5);
+    siphon_my__batch_reset(&batch); /* next() took them */
+
+    /* read again; cut again after the first event (2 of the 5 passed over so far) */
+    cut_group_start();
+    assert_int_equal(st.resume_left, 5);
+    cut_group_rows(1, 2, 2);
+    assert_int_equal(batch.n, 0);
+    assert_int_equal(st.pass_over.n, 0);
+    assert_int_equal(siphon_my__stream_disconnected(&st), 0);
+    assert_int_equal(st.cut_changes, 5);
+
+    /* read again: 1..5 passed over, 6..8 new, then the COMMIT */
+    cut_group_start();
+    cut_group_rows(1, 8, 2); /* 1-2, 3-4, 5-6 (5 passed over, 6 kept), 7-8 */
+    xid(&e);
+    ok(MYE_XID, 2000, &e);
+    assert_int_equal(batch.n, 4);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(batch.recs[i].kind, SIPHON_REC_CHANGE);
+        assert_string_equal(batch.recs[i].pos.text, "binlog.000002:135");
+        char want[8];
+        snprintf(want, sizeof(want), "%d", 6 + i);
+        assert_string_equal(val(&batch.recs[i].after->vals[0]), want);
+    }
+    assert_int_equal(batch.recs[3].kind, SIPHON_REC_COMMIT);
+    assert_string_equal(batch.recs[3].pos.text, "binlog.000002:2000");
+    assert_int_equal(st.change_seq, 8);
+    assert_int_equal(st.resumed, 2);
+    assert_int_equal(st.cut_pos[0], '\0');
+
+    /* cut again, and a different group comes first: RESET before its records */
+    siphon_my__batch_reset(&batch);
+    gtid_mysql(&e, 0, 0);
+    ok(MYE_ANONYMOUS_GTID, 2100, &e);
+    query(&e, "shop", "BEGIN");
+    ok(MYE_QUERY, 2200, &e);
+    table_map(&e, 77, "shop", "orders", 1);
+    ok(MYE_TABLE_MAP, 2300, &e);
+    cut_group_rows(9, 9, 1);
+    assert_int_equal(siphon_my__stream_disconnected(&st), 0);
+    cut_group_start(); /* a group at 135: not the cut one (it began at 2032) */
+    cut_group_rows(1, 1, 1);
+    assert_int_equal(batch.n, 5);
+    assert_int_equal(batch.recs[2].kind, SIPHON_REC_RESET);
+    assert_int_equal(batch.recs[3].kind, SIPHON_REC_BEGIN);
+    assert_string_equal(batch.recs[3].pos.text, "binlog.000002:135");
+    assert_int_equal(st.resume_left, 0);
+    stream_end();
 }
 
 static void test_refusals(void **state)
@@ -555,6 +652,7 @@ int my_event_tests(void)
         cmocka_unit_test(test_mysql_skip_resumed),
         cmocka_unit_test(test_mariadb_stream),
         cmocka_unit_test(test_file_positions_and_checksums),
+        cmocka_unit_test(test_cut_transaction),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_catalog_names),
     };
