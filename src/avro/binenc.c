@@ -15,8 +15,13 @@
  * strings; fixed as it is; an array as one block (count, items) then a 0, nothing but the 0
  * when empty. Logical types follow stream.c: decimals as two's-complement big-endian bytes of
  * the unscaled value at the schema's scale (siphon_avro__decimal_to_bytes, with an int64 fast
- * path for up to 18 digits that gives the same bytes), dates as int days, time-millis and
- * timestamp-millis floored from microseconds, uuids as 36 lowercase characters.
+ * path for up to 18 digits that gives the same bytes, taking decimals in digits or in the int64
+ * form of core/value.h), dates as int days, time-millis and timestamp-millis floored from
+ * microseconds, uuids as 36 lowercase characters.
+ *
+ * Change events are written field by field straight from the event struct; the source block,
+ * the same for every event of a transaction, is kept encoded from one event to the next and
+ * copied when the next event's source is the same (compared by content).
  */
 #include "avro/binenc.h"
 
@@ -95,8 +100,16 @@ struct siphon_binenc {
     int env[ENV_NAMES], src[SRC_NAMES];
     int src_rec;                 /* record index of `source`, -1 */
     int entity_n;                /* fields of the record in `after`, -1 when it holds none */
-    siphon_binenc_in_t *evin, *srcin;
-    siphon_value_t *srcv;
+    int8_t *role;                /* per root field: the EV_* it is written from, -1 */
+    int8_t *srole;               /* per field of `source`: the SV_* it is written from, -1 */
+    siphon_value_t *srcv;        /* per field of `source`: its value of the event */
+    /* the last source block written (the same for every event of a transaction): its bytes,
+     * and what they were made from (the five texts, each NUL-terminated, one after another) */
+    int src_cached, src_cache_rec, src_cache_snap;
+    uint64_t src_cache_txid;
+    int64_t src_cache_ts;
+    siphon_buf_t src_cache_text, src_cache_bytes;
+    size_t src_cache_off[5];
     const char **unch;
 };
 
@@ -298,7 +311,8 @@ static const siphon_avro_type_t *record_of(const siphon_avro_type_t *t)
     return NULL;
 }
 
-/* Find the envelope's fields by name and allocate the per-event inputs. */
+/* Find the envelope's fields by name (the role of each root and source field) and allocate
+ * the per-event values. */
 static int prepare_event(siphon_binenc_t *enc, char *errbuf, size_t errsize)
 {
     const siphon_avro_type_t *root = enc->recs[0].t, *src = NULL, *ent = NULL;
@@ -323,11 +337,19 @@ static int prepare_event(siphon_binenc_t *enc, char *errbuf, size_t errsize)
     if (enc->env[EV_AFTER] >= 0 && (ent = record_of(root->fields[enc->env[EV_AFTER]].type)))
         enc->entity_n = ent->nfields;
     size_t nsrc = src ? (size_t)src->nfields : 0;
-    if (!(enc->evin = calloc((size_t)root->nfields + 1, sizeof(*enc->evin))) ||
-        !(enc->srcin = calloc(nsrc + 1, sizeof(*enc->srcin))) ||
+    if (!(enc->role = calloc((size_t)root->nfields + 1, 1)) ||
+        !(enc->srole = calloc(nsrc + 1, 1)) ||
         !(enc->srcv = calloc(nsrc + 1, sizeof(*enc->srcv))) ||
         !(enc->unch = calloc((size_t)(ent ? ent->nfields : 0) + 1, sizeof(*enc->unch))))
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
+    memset(enc->role, -1, (size_t)root->nfields);
+    memset(enc->srole, -1, nsrc);
+    for (int k = 0; k < ENV_NAMES; k++)
+        if (enc->env[k] >= 0 && (k != EV_SOURCE || enc->src_rec >= 0))
+            enc->role[enc->env[k]] = (int8_t)k;
+    for (int k = 0; k < SRC_NAMES; k++)
+        if (enc->src[k] >= 0)
+            enc->srole[enc->src[k]] = (int8_t)k;
     return 0;
 }
 
@@ -337,11 +359,13 @@ void siphon_binenc_destroy(siphon_binenc_t *enc)
         return;
     free(enc->ins);
     free(enc->recs);
-    free(enc->evin);
-    free(enc->srcin);
+    free(enc->role);
+    free(enc->srole);
     free(enc->srcv);
     free(enc->unch);
     siphon_buf_free(&enc->scratch);
+    siphon_buf_free(&enc->src_cache_text);
+    siphon_buf_free(&enc->src_cache_bytes);
     siphon_arena_destroy(&enc->arena);
     siphon_arena_destroy(&enc->graph);
     free(enc);
@@ -461,14 +485,44 @@ static inline void put_long(siphon_buf_t *out, int64_t n)
     out->len = (size_t)(p - out->data);
 }
 
+/* n bytes (w <= n <= 2 w) as the first and the last w of them, which overlap; w a constant. */
+static inline __attribute__((always_inline)) void copy_ends(uint8_t *d, const uint8_t *s,
+                                                            size_t n, size_t w)
+{
+    uint64_t a = 0, b = 0;
+    memcpy(&a, s, w);
+    memcpy(&b, s + n - w, w);
+    memcpy(d, &a, w);
+    memcpy(d + n - w, &b, w);
+}
+
+/* Copy n bytes; the short runs of most fields (codes, names, numbers as text) without a call:
+ * two overlapping loads and stores cover every length from 4 to 16 exactly. */
+static inline __attribute__((always_inline)) void copy_bytes(uint8_t *d, const void *src,
+                                                             size_t n)
+{
+    const uint8_t *s = src;
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        copy_ends(d, s, n, 8);
+    } else if (n >= 4) {
+        copy_ends(d, s, n, 4);
+    } else if (n > 0) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
 /* A length-prefixed run of bytes. */
-static inline int put_bytes(siphon_buf_t *out, const void *p, size_t n)
+static inline __attribute__((always_inline)) int put_bytes(siphon_buf_t *out, const void *p,
+                                                          size_t n)
 {
     if (room(out, n + 10) < 0)
         return SIPHON_ENOMEM;
     put_long(out, (int64_t)n);
-    if (n)
-        memcpy(out->data + out->len, p, n);
+    copy_bytes(out->data + out->len, p, n);
     out->len += n;
     return 0;
 }
@@ -491,23 +545,19 @@ static inline int decimal_fast(const be_ins_t *ins, const siphon_value_t *v, sip
 {
     const siphon_avro_type_t *t = ins->t;
     uint64_t mag;
-    int neg, sig;
+    int neg;
     int32_t scale;
     if (ins->n)
         return 0; /* fixed: sign-extended to its size, the general path */
-    if (v->type == SIPHON_V_INT) {
-        if (v->u.i == INT64_MIN)
+    if (v->type == SIPHON_V_INT || siphon_value_dec_is_i64(v)) {
+        int64_t u = v->type == SIPHON_V_INT ? v->u.i : siphon_value_dec_i64(v);
+        if (u == INT64_MIN)
             return 0;
-        neg = v->u.i < 0;
-        mag = (uint64_t)(neg ? -v->u.i : v->u.i);
-        scale = 0;
-        sig = 0;
-        for (uint64_t m = mag; m; m /= 10)
-            sig++;
+        neg = u < 0;
+        mag = (uint64_t)(neg ? -u : u);
+        scale = v->type == SIPHON_V_INT ? 0 : v->u.dec.scale;
     } else {
         const char *p = v->u.dec.digits, *end = p + v->u.dec.len;
-        if (!p)
-            return 0;
         neg = p < end && *p == '-';
         p += neg;
         if (p == end)
@@ -523,31 +573,31 @@ static inline int decimal_fast(const be_ins_t *ins, const siphon_value_t *v, sip
                 return 0;
             mag = mag * 10 + d;
         }
-        sig = mag ? (int)(end - p) : 0;
         scale = v->u.dec.scale;
     }
     if (scale > t->scale)
         return 0;
     int zeros = t->scale - scale;
-    if (sig && (sig + zeros > 18 || sig + zeros > t->precision))
-        return 0;
-    if (sig == 0) {
-        mag = 0;
+    if (mag == 0) {
         neg = 0;
     } else {
+        /* significant digits + zeros within the precision and 18: mag < 10^(limit - zeros) */
+        int limit = t->precision < 18 ? t->precision : 18;
+        if (zeros > limit || mag >= (uint64_t)pow10_tab[limit - zeros])
+            return 0;
         mag *= (uint64_t)pow10_tab[zeros];
     }
     int64_t x = neg ? -(int64_t)mag : (int64_t)mag;
-    /* fewest big-endian bytes that keep the sign */
-    int n = 1;
-    while (n < 8 && !(x >= -((int64_t)1 << (8 * n - 1)) && x < ((int64_t)1 << (8 * n - 1))))
-        n++;
+    /* fewest big-endian bytes that keep the sign: the magnitude bits plus a sign bit */
+    uint64_t y = x < 0 ? ~(uint64_t)x : (uint64_t)x;
+    int n = y ? (65 - __builtin_clzll(y) + 7) >> 3 : 1;
     if (room(out, 11) < 0)
         return -1;
-    put_long(out, n);
-    uint8_t *d = out->data + out->len;
-    for (int i = 0; i < n; i++)
-        d[i] = (uint8_t)((uint64_t)x >> (8 * (n - 1 - i)));
+    out->data[out->len++] = (uint8_t)(n << 1); /* the length, zigzag of 1..8: one byte */
+    /* the n low bytes of x, big-endian: one 8-byte store of the swapped value shifted up (room:
+     * 11 bytes) of which n count */
+    uint64_t be = __builtin_bswap64((uint64_t)x << (8 * (8 - n)));
+    memcpy(out->data + out->len, &be, 8);
     out->len += (size_t)n;
     return 1;
 }
@@ -558,7 +608,7 @@ int siphon_avro__decimal_of(siphon_buf_t *scratch, const siphon_value_t *v,
                             const siphon_avro_type_t *t, const char *fname, const uint8_t **bytes,
                             size_t *n, char *errbuf, size_t errsize)
 {
-    char ibuf[24];
+    char ibuf[SIPHON_DEC_I64_CHARS];
     const char *digits;
     size_t len;
     int32_t scale;
@@ -567,8 +617,7 @@ int siphon_avro__decimal_of(siphon_buf_t *scratch, const siphon_value_t *v,
         digits = ibuf;
         scale = 0;
     } else {
-        digits = v->u.dec.digits;
-        len = v->u.dec.len;
+        len = siphon_value_dec_digits(v, ibuf, &digits);
         scale = v->u.dec.scale;
     }
     int nd;
@@ -951,6 +1000,181 @@ static void int_value(siphon_value_t *v, int64_t i)
     v->u.i = i;
 }
 
+/* Is the source block s the one the cache holds the bytes of? (Compared by content: the
+ * caller may reuse its strings' memory for another transaction.) */
+static int source_cached(const siphon_binenc_t *enc, int r, const siphon_avro_source_t *s)
+{
+    if (!enc->src_cached || enc->src_cache_rec != r || enc->src_cache_txid != s->txid ||
+        enc->src_cache_ts != s->commit_ts_us || enc->src_cache_snap != (s->snapshot != 0))
+        return 0;
+    const char *texts[5] = {s->connector, s->db, s->schema, s->table, s->pos};
+    const char *c = (const char *)enc->src_cache_text.data;
+    for (int k = 0; k < 5; k++)
+        if (strcmp(c + enc->src_cache_off[k], texts[k] ? texts[k] : "") != 0)
+            return 0;
+    return 1;
+}
+
+/* Remember the bytes of source block s, just written at out[start..]. Nothing on failure (the
+ * cache is only an optimisation). */
+static void source_cache(siphon_binenc_t *enc, int r, const siphon_avro_source_t *s,
+                         const siphon_buf_t *out, size_t start)
+{
+    const char *texts[5] = {s->connector, s->db, s->schema, s->table, s->pos};
+    enc->src_cached = 0;
+    siphon_buf_reset(&enc->src_cache_text);
+    siphon_buf_reset(&enc->src_cache_bytes);
+    for (int k = 0; k < 5; k++) {
+        const char *t = texts[k] ? texts[k] : "";
+        enc->src_cache_off[k] = enc->src_cache_text.len;
+        if (siphon_buf_append(&enc->src_cache_text, t, strlen(t) + 1) < 0)
+            return;
+    }
+    if (siphon_buf_append(&enc->src_cache_bytes, out->data + start, out->len - start) < 0)
+        return;
+    enc->src_cache_rec = r;
+    enc->src_cache_txid = s->txid;
+    enc->src_cache_ts = s->commit_ts_us;
+    enc->src_cache_snap = s->snapshot != 0;
+    enc->src_cached = 1;
+}
+
+/* The source block of ev as record r (the one `source` holds), each field from its value; the
+ * same block as the last event's (every event of a transaction) is copied from the cache. */
+static int put_source(siphon_binenc_t *enc, int r, const siphon_avro_source_t *s,
+                      siphon_buf_t *out, char *errbuf, size_t errsize)
+{
+    const be_rec_t *rec = &enc->recs[r];
+    const siphon_avro_field_t *f = rec->t->fields;
+    int n = rec->t->nfields, rc;
+    size_t start = out->len;
+    if (source_cached(enc, r, s)) {
+        size_t len = enc->src_cache_bytes.len;
+        if (room(out, len) < 0)
+            return nomem(errbuf, errsize, rec->t->name);
+        memcpy(out->data + out->len, enc->src_cache_bytes.data, len);
+        out->len += len;
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        siphon_value_t *v = &enc->srcv[i];
+        switch (enc->srole[i]) {
+        case SV_CONNECTOR: text_value(v, s->connector); break;
+        case SV_DB: text_value(v, s->db); break;
+        case SV_SCHEMA: text_value(v, s->schema); break;
+        case SV_TABLE: text_value(v, s->table); break;
+        case SV_POS: text_value(v, s->pos); break;
+        case SV_TXID:
+            if (s->txid)
+                int_value(v, (int64_t)s->txid);
+            else
+                v->type = SIPHON_V_NULL;
+            break;
+        case SV_COMMIT_TS: int_value(v, s->commit_ts_us); break;
+        case SV_SNAPSHOT:
+            v->type = SIPHON_V_BOOL;
+            v->u.b = s->snapshot != 0;
+            break;
+        default: v = NULL; break; /* a field the event does not describe: null */
+        }
+        if ((rc = put_value(enc, &enc->ins[rec->first + i], v, f[i].name, out, errbuf,
+                            errsize)) < 0)
+            return rc;
+    }
+    source_cache(enc, r, s, out, start);
+    return 0;
+}
+
+/* A root field written from a row (row NULL: null). */
+static int put_row_field(siphon_binenc_t *enc, const be_ins_t *ins, const siphon_value_t *row,
+                         const char *fname, siphon_buf_t *out, char *errbuf, size_t errsize)
+{
+    int rc = 0;
+    if (!row)
+        return put_value(enc, ins, NULL, fname, out, errbuf, errsize);
+    if (!(ins = shape_branch(enc, ins, BE_RECORD, fname, "a record", out, errbuf, errsize, &rc)))
+        return rc;
+    return put_rec_row(enc, ins->arg, row, out, errbuf, errsize);
+}
+
+/* The envelope's root fields written straight from the event, field by field (what the
+ * inputs of siphon_binenc_write() would give, without building them). */
+static int put_event(siphon_binenc_t *enc, const siphon_avro_event_t *ev,
+                     const siphon_binenc_extra_t *extra, int nextra, siphon_buf_t *out,
+                     char *errbuf, size_t errsize)
+{
+    const be_rec_t *rec = &enc->recs[0];
+    const siphon_avro_field_t *f = rec->t->fields;
+    int n = rec->t->nfields, nunch = 0, rc = 0;
+    const siphon_value_t *before = ev->before;
+    char opc = ev->op;
+    siphon_value_t v;
+
+    /* an old row the source sent only in part (the key) is written as null */
+    for (int i = 0; i < enc->entity_n && before; i++)
+        if (before[i].type == SIPHON_V_UNCHANGED)
+            before = NULL;
+    if (enc->env[EV_AFTER] >= 0 && ev->after) {
+        const siphon_avro_type_t *ent = record_of(f[enc->env[EV_AFTER]].type);
+        for (int i = 0; i < enc->entity_n; i++)
+            if (ev->after[i].type == SIPHON_V_UNCHANGED)
+                enc->unch[nunch++] = ent->fields[i].name;
+    }
+    for (int i = 0; i < n; i++) {
+        const be_ins_t *ins = &enc->ins[rec->first + i];
+        const siphon_binenc_in_t *ov = NULL;
+        for (int k = 0; k < nextra && extra; k++)
+            if (extra[k].field == i)
+                ov = &extra[k].in; /* the last one given wins */
+        if (ov) {
+            rc = put_input(enc, ins, ov, f[i].name, out, errbuf, errsize);
+        } else {
+            switch (enc->role[i]) {
+            case EV_BEFORE:
+                rc = put_row_field(enc, ins, before, f[i].name, out, errbuf, errsize);
+                break;
+            case EV_AFTER:
+                rc = put_row_field(enc, ins, ev->after, f[i].name, out, errbuf, errsize);
+                break;
+            case EV_SOURCE: {
+                if (!(ins = shape_branch(enc, ins, BE_RECORD, f[i].name, "a record", out, errbuf,
+                                         errsize, &rc)))
+                    break;
+                rc = put_source(enc, ins->arg, &ev->source, out, errbuf, errsize);
+                break;
+            }
+            case EV_OP:
+                v.type = SIPHON_V_TEXT;
+                v.u.s.ptr = &opc;
+                v.u.s.len = 1;
+                rc = put_value(enc, ins, &v, f[i].name, out, errbuf, errsize);
+                break;
+            case EV_TS_US:
+                int_value(&v, ev->ts_us);
+                rc = put_value(enc, ins, &v, f[i].name, out, errbuf, errsize);
+                break;
+            case EV_EVENT_ID:
+                text_value(&v, ev->event_id);
+                rc = put_value(enc, ins, &v, f[i].name, out, errbuf, errsize);
+                break;
+            case EV_UNCHANGED: {
+                siphon_binenc_in_t in = {.kind = SIPHON_BINENC_STRINGS};
+                in.u.strings.v = enc->unch;
+                in.u.strings.n = nunch;
+                rc = put_input(enc, ins, &in, f[i].name, out, errbuf, errsize);
+                break;
+            }
+            default:
+                rc = put_value(enc, ins, NULL, f[i].name, out, errbuf, errsize);
+                break;
+            }
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int siphon_binenc_write_event(siphon_binenc_t *enc, const siphon_avro_event_t *ev,
                               const siphon_binenc_extra_t *extra, int nextra, siphon_buf_t *out,
                               char *errbuf, size_t errsize)
@@ -959,85 +1183,14 @@ int siphon_binenc_write_event(siphon_binenc_t *enc, const siphon_avro_event_t *e
         return siphon_err(errbuf, errsize, SIPHON_EINVAL, "could not encode event: no %s",
                           !enc ? "encoder" : !ev ? "event" : "output buffer");
     const siphon_avro_type_t *root = enc->recs[0].t;
-    siphon_binenc_in_t *in = enc->evin;
-    siphon_value_t opv, tsv, idv;
-    char opc = ev->op;
-    int nunch = 0;
-
-    memset(in, 0, sizeof(*in) * (size_t)root->nfields);
-    if (enc->env[EV_BEFORE] >= 0 && ev->before) {
-        const siphon_value_t *b = ev->before;
-        /* an old row the source sent only in part (the key) is written as null */
-        for (int i = 0; i < enc->entity_n && b; i++)
-            if (b[i].type == SIPHON_V_UNCHANGED)
-                b = NULL;
-        in[enc->env[EV_BEFORE]].kind = SIPHON_BINENC_ROW;
-        in[enc->env[EV_BEFORE]].u.row = b;
-    }
-    if (enc->env[EV_AFTER] >= 0 && ev->after) {
-        in[enc->env[EV_AFTER]].kind = SIPHON_BINENC_ROW;
-        in[enc->env[EV_AFTER]].u.row = ev->after;
-        const siphon_avro_type_t *ent = record_of(root->fields[enc->env[EV_AFTER]].type);
-        for (int i = 0; i < enc->entity_n; i++)
-            if (ev->after[i].type == SIPHON_V_UNCHANGED)
-                enc->unch[nunch++] = ent->fields[i].name;
-    }
-    if (enc->env[EV_UNCHANGED] >= 0) {
-        in[enc->env[EV_UNCHANGED]].kind = SIPHON_BINENC_STRINGS;
-        in[enc->env[EV_UNCHANGED]].u.strings.v = enc->unch;
-        in[enc->env[EV_UNCHANGED]].u.strings.n = nunch;
-    }
-    if (enc->src_rec >= 0) {
-        const siphon_avro_source_t *s = &ev->source;
-        const char *texts[5] = {s->connector, s->db, s->schema, s->table, s->pos};
-        int nsrc = enc->recs[enc->src_rec].t->nfields;
-        memset(enc->srcin, 0, sizeof(*enc->srcin) * (size_t)nsrc);
-        for (int k = 0; k < SRC_NAMES; k++) {
-            int i = enc->src[k];
-            if (i < 0)
-                continue;
-            siphon_value_t *v = &enc->srcv[i];
-            if (k <= SV_POS)
-                text_value(v, texts[k]);
-            else if (k == SV_TXID)
-                v->type = SIPHON_V_NULL;
-            else if (k == SV_COMMIT_TS)
-                int_value(v, s->commit_ts_us);
-            else {
-                v->type = SIPHON_V_BOOL;
-                v->u.b = s->snapshot != 0;
-            }
-            if (k == SV_TXID && s->txid)
-                int_value(v, (int64_t)s->txid);
-            enc->srcin[i].kind = SIPHON_BINENC_VALUE;
-            enc->srcin[i].u.value = v;
-        }
-        in[enc->env[EV_SOURCE]].kind = SIPHON_BINENC_RECORD;
-        in[enc->env[EV_SOURCE]].u.rec = enc->srcin;
-    }
-    if (enc->env[EV_OP] >= 0) {
-        opv.type = SIPHON_V_TEXT;
-        opv.u.s.ptr = &opc;
-        opv.u.s.len = 1;
-        in[enc->env[EV_OP]].kind = SIPHON_BINENC_VALUE;
-        in[enc->env[EV_OP]].u.value = &opv;
-    }
-    if (enc->env[EV_TS_US] >= 0) {
-        int_value(&tsv, ev->ts_us);
-        in[enc->env[EV_TS_US]].kind = SIPHON_BINENC_VALUE;
-        in[enc->env[EV_TS_US]].u.value = &tsv;
-    }
-    if (enc->env[EV_EVENT_ID] >= 0) {
-        text_value(&idv, ev->event_id);
-        in[enc->env[EV_EVENT_ID]].kind = SIPHON_BINENC_VALUE;
-        in[enc->env[EV_EVENT_ID]].u.value = &idv;
-    }
-    for (int i = 0; i < nextra && extra; i++) {
+    for (int i = 0; i < nextra && extra; i++)
         if (extra[i].field < 0 || extra[i].field >= root->nfields)
             return siphon_err(errbuf, errsize, SIPHON_EINVAL,
                               "could not encode event: no field %d in record %s", extra[i].field,
                               root->name);
-        in[extra[i].field] = extra[i].in;
-    }
-    return siphon_binenc_write(enc, in, out, errbuf, errsize);
+    size_t start = out->len;
+    int rc = put_event(enc, ev, extra, nextra, out, errbuf, errsize);
+    if (rc < 0)
+        out->len = start;
+    return rc;
 }

@@ -32,7 +32,8 @@
  *
  * Errors are stream.c's, word for word: SIPHON_ECONVERT with "field 'x': cannot write <value
  * type> as <avro type>[: why]" in errbuf; the output buffer keeps its length (whatever was
- * appended is dropped). One encoder is used by one thread (a scratch buffer for long decimals).
+ * appended is dropped). One encoder is used by one thread (a scratch buffer for long decimals,
+ * the last event's source block).
  */
 #ifndef SIPHON_AVRO_BINENC_H
 #define SIPHON_AVRO_BINENC_H

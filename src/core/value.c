@@ -43,9 +43,12 @@ int siphon_value_equal(const siphon_value_t *a, const siphon_value_t *b)
     case SIPHON_V_BOOL: return !a->u.b == !b->u.b;
     case SIPHON_V_INT: return a->u.i == b->u.i;
     case SIPHON_V_FLOAT: return memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0;
-    case SIPHON_V_DECIMAL:
-        return a->u.dec.scale == b->u.dec.scale && a->u.dec.len == b->u.dec.len &&
-               memcmp(a->u.dec.digits, b->u.dec.digits, a->u.dec.len) == 0;
+    case SIPHON_V_DECIMAL: {
+        char ba[SIPHON_DEC_I64_CHARS], bb[SIPHON_DEC_I64_CHARS];
+        const char *da, *db;
+        size_t la = siphon_value_dec_digits(a, ba, &da), lb = siphon_value_dec_digits(b, bb, &db);
+        return a->u.dec.scale == b->u.dec.scale && la == lb && (la == 0 || memcmp(da, db, la) == 0);
+    }
     case SIPHON_V_TEXT:
     case SIPHON_V_BYTES:
     case SIPHON_V_JSON:
@@ -101,8 +104,9 @@ size_t siphon_value_format(const siphon_value_t *v, char *buf, size_t size)
     case SIPHON_V_INT: n = snprintf(buf, size, "%" PRId64, v->u.i); break;
     case SIPHON_V_FLOAT: n = snprintf(buf, size, "%.17g", v->u.f); break;
     case SIPHON_V_DECIMAL: {
-        const char *d = v->u.dec.digits;
-        size_t len = v->u.dec.len;
+        char ibuf[SIPHON_DEC_I64_CHARS];
+        const char *d;
+        size_t len = siphon_value_dec_digits(v, ibuf, &d);
         int neg = len > 0 && d[0] == '-';
         if (neg) { d++; len--; }
         int32_t scale = v->u.dec.scale;
@@ -234,4 +238,14 @@ void siphon_pos_free(siphon_pos_t *pos)
         return;
     free(pos->text);
     pos->text = NULL;
+}
+
+size_t siphon_value_dec_digits(const siphon_value_t *v, char *buf, const char **digits)
+{
+    if (!siphon_value_dec_is_i64(v)) {
+        *digits = v->u.dec.digits;
+        return v->u.dec.len;
+    }
+    *digits = buf;
+    return (size_t)snprintf(buf, SIPHON_DEC_I64_CHARS, "%" PRId64, siphon_value_dec_i64(v));
 }

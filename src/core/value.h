@@ -9,7 +9,10 @@
  * next() callback). Copy what must outlive that.
  *
  * Money is never a C double: decimals travel as their unscaled integer in decimal digits plus a
- * scale ("-12345", scale 2 is -123.45).
+ * scale ("-12345", scale 2 is -123.45), or, when that integer fits 64 bits and whoever makes the
+ * value has it as a number already (a mapping's implied decimals of an integer column), as the
+ * integer itself: digits NULL and the integer in `len` (the int64 form; read and write it with
+ * the siphon_value_dec_i64* helpers below, which keep that detail in one place).
  */
 #ifndef SIPHON_CORE_VALUE_H
 #define SIPHON_CORE_VALUE_H
@@ -41,7 +44,8 @@ typedef struct siphon_value {
         int64_t i;
         double f;
         struct {
-            const char *digits; /* '-'? [0-9]+ , no leading '+', no decimal point */
+            const char *digits; /* '-'? [0-9]+ , no leading '+', no decimal point; NULL: the
+                                   int64 form (the unscaled integer is the bits of len) */
             size_t len;
             int32_t scale;
         } dec;
@@ -73,6 +77,33 @@ size_t siphon_value_format(const siphon_value_t *v, char *buf, size_t size);
  * (size outsize, needs strlen(text)+1); v->u.dec.digits points into out. 0 or SIPHON_EINVAL. */
 int siphon_value_decimal_parse(siphon_value_t *v, const char *text, size_t len, char *out,
                                size_t outsize);
+
+/* The int64 form of a decimal (see the top of this file): 1 when v (a DECIMAL) holds it. */
+static inline int siphon_value_dec_is_i64(const siphon_value_t *v)
+{
+    return v->u.dec.digits == NULL;
+}
+
+/* The unscaled integer of a DECIMAL in the int64 form. */
+static inline int64_t siphon_value_dec_i64(const siphon_value_t *v)
+{
+    return (int64_t)(uint64_t)v->u.dec.len;
+}
+
+/* Make v the DECIMAL unscaled / 10^scale in the int64 form (nothing to allocate). */
+static inline void siphon_value_set_dec_i64(siphon_value_t *v, int64_t unscaled, int32_t scale)
+{
+    v->type = SIPHON_V_DECIMAL;
+    v->u.dec.digits = NULL;
+    v->u.dec.len = (size_t)(uint64_t)unscaled;
+    v->u.dec.scale = scale;
+}
+
+/* The digits of a DECIMAL in either form: *digits points at v's own digits, or (int64 form) at
+ * buf, which must hold SIPHON_DEC_I64_CHARS bytes, where they are written. Returns their length
+ * (the digits are not NUL-terminated). */
+#define SIPHON_DEC_I64_CHARS 24
+size_t siphon_value_dec_digits(const siphon_value_t *v, char *buf, const char **digits);
 
 /* ---- relations and rows ---- */
 

@@ -245,6 +245,7 @@ static void column_list(const siphon_relation_t *rel, char *buf, size_t size)
 
 static void binding_free(map_binding_t *b)
 {
+    free(b->plan);
     free(b->inoff);
     free(b->in);
     free(b->conv);
@@ -350,6 +351,11 @@ static int bind_field(siphon_mapping_t *map, const siphon_relation_t *rel, map_b
         }
         return rc;
     }
+    /* implied decimals last into a decimal field: the value goes to the encoder as it is, so
+     * an integer can become the int64 form of a decimal (nothing to format per row) */
+    if (mf->target == MAP_T_DECIMAL && mf->nops > 0 &&
+        mf->ops[mf->nops - 1].kind == MAP_X_IMPLIED_DEC)
+        mf->ops[mf->nops - 1].a.implied.i64 = 1;
     map_conv_t conv = siphon_mapping__conv(mf->target, out);
     int plain = mf->nops == 0 && mf->nin == 1 && mf->in[0].nops == 0 && bin[0].col >= 0;
     if (conv == MAP_C_DEC_INT && plain) {
@@ -382,6 +388,31 @@ static int bind_field(siphon_mapping_t *map, const siphon_relation_t *rel, map_b
     return 0;
 }
 
+/* The evaluation plan of field i (after bind_field). */
+static void plan_field(const siphon_mapping_t *map, map_binding_t *b, int i)
+{
+    const map_field_t *mf = &map->fields[i];
+    const map_bind_in_t *bin = &b->in[b->inoff[i]];
+    map_plan_t *p = &b->plan[i];
+    if (!mf->mapped || mf->is_const) {
+        p->kind = MAP_P_VALUE;
+        p->value = mf->mapped ? &mf->constval : &mf->defval;
+        return;
+    }
+    p->kind = mf->nin == 1 && bin[0].col >= 0 && mf->in[0].nops == 0 ? MAP_P_COLUMN
+                                                                      : MAP_P_INPUTS;
+    p->col = bin[0].col;
+    p->implicit = bin[0].implicit;
+    p->ops = mf->ops;
+    p->nops = mf->nops;
+    p->conv = b->conv[i];
+    p->outvt = b->outvt[i];
+    p->check = mf->target == MAP_T_ENUM && !mf->enum_ok ? MAP_K_ENUM
+               : mf->target == MAP_T_DECIMAL            ? MAP_K_DECIMAL
+               : mf->target == MAP_T_INT && mf->af->base->kind == SIPHON_AVRO_INT ? MAP_K_INT32
+                                                                                 : MAP_K_NONE;
+}
+
 static int bind_one(siphon_mapping_t *map, const siphon_relation_t *rel, map_binding_t *b,
                     bind_report_t *rep, char *errbuf, size_t errsize)
 {
@@ -395,6 +426,7 @@ static int bind_one(siphon_mapping_t *map, const siphon_relation_t *rel, map_bin
     if (!(b->inoff = calloc(nf + 1, sizeof(int))) ||
         !(b->in = calloc((size_t)(total ? total : 1), sizeof(map_bind_in_t))) ||
         !(b->conv = calloc(nf, 1)) || !(b->outvt = calloc(nf, 1)) ||
+        !(b->plan = calloc(nf, sizeof(map_plan_t))) ||
         !(b->optype = calloc((size_t)(map->nops ? map->nops : 1), 1)) ||
         !(b->fcol = calloc((size_t)(nfc ? nfc : 1), sizeof(int))))
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory binding %s.%s",
@@ -406,10 +438,12 @@ static int bind_one(siphon_mapping_t *map, const siphon_relation_t *rel, map_bin
     }
     for (int i = 0; i < rel->ncols; i++)
         any_key |= rel->cols[i].is_key;
-    for (int i = 0; i < map->nfields; i++)
+    for (int i = 0; i < map->nfields; i++) {
         if ((rc = bind_field(map, rel, b, i, !rep, errbuf, errsize)) < 0 &&
             (rc = problem(rep, rc, errbuf)) < 0)
             return rc;
+        plan_field(map, b, i);
+    }
 
     /* the filter's columns and literals */
     if (map->filter) {
@@ -677,9 +711,24 @@ static int enum_has(const siphon_avro_type_t *t, const char *s, size_t n)
 static int dec_fits(const siphon_value_t *v, const siphon_avro_type_t *t, char *why,
                     size_t whysize)
 {
-    const char *d = v->u.dec.digits;
-    size_t n = v->u.dec.len;
+    static const uint64_t pow10[19] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+        100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+        10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL};
     int32_t scale = v->u.dec.scale;
+    if (siphon_value_dec_is_i64(v) && scale >= 0 && scale <= t->scale) {
+        /* the int64 form, no places to drop: it fits when it has at most p - s + scale digits
+         * (an int64 has at most 19, so 19 or more always fit) */
+        int64_t u = siphon_value_dec_i64(v);
+        uint64_t mag = u < 0 ? (uint64_t)0 - (uint64_t)u : (uint64_t)u;
+        int64_t k = (int64_t)t->precision - t->scale + scale;
+        if (k >= 19 || (k >= 0 && mag < pow10[k]))
+            return 0;
+    }
+    char ibuf[SIPHON_DEC_I64_CHARS];
+    const char *d;
+    size_t n = siphon_value_dec_digits(v, ibuf, &d);
     if (n && d[0] == '-') {
         d++;
         n--;
@@ -726,11 +775,11 @@ typedef struct map_image_ctx {
     int eline, ecol;   /* where the failure is in the mapping file */
 } map_image_ctx_t;
 
-/* The value of field i from `row` (TOAST-unchanged columns from `fallback` when it has them).
- * 0 with *dst set (possibly null or unchanged, which the caller judges), or SIPHON_ECONVERT
- * with x->why and x->eline/ecol, or SIPHON_ENOMEM. */
-static int eval_field(map_image_ctx_t *x, map_eval_t *evp, int i, const siphon_row_t *row,
-                      const siphon_row_t *fallback, siphon_value_t *dst)
+/* Field i's general case (MAP_P_INPUTS): its inputs (columns and constants, each with its own
+ * chain) combined by the field's chain, into *dst. Same contract as eval_field(). */
+static __attribute__((noinline)) int eval_inputs(map_image_ctx_t *x, map_eval_t *evp, int i,
+                                                 const siphon_row_t *row,
+                                                 const siphon_row_t *fallback, siphon_value_t *dst)
 {
     const map_binding_t *b = x->b;
     const siphon_mapping_t *map = b->map;
@@ -739,40 +788,6 @@ static int eval_field(map_image_ctx_t *x, map_eval_t *evp, int i, const siphon_r
     siphon_value_t v[MAP_MAX_INPUTS];
     int rc, n = mf->nin;
 
-    if (!mf->mapped) {
-        *dst = mf->defval;
-        return 0;
-    }
-    if (mf->is_const) {
-        *dst = mf->constval;
-        return 0;
-    }
-    x->eline = mf->line;
-    x->ecol = mf->col;
-    if (mf->nin == 1 && bin[0].col >= 0 && mf->in[0].nops == 0) {
-        /* the common field: one column and the field's own chain, worked on in place */
-        const siphon_value_t *s = &row->vals[bin[0].col];
-        if (s->type == SIPHON_V_UNCHANGED && fallback &&
-            fallback->vals[bin[0].col].type != SIPHON_V_UNCHANGED)
-            s = &fallback->vals[bin[0].col];
-        *dst = *s;
-        if (dst->type == SIPHON_V_UNCHANGED)
-            return 0;
-        if (bin[0].implicit && dst->type == SIPHON_V_RAWTEXT &&
-            (rc = siphon_mapping__charset_convert(map->charset, dst, evp)) != 0) {
-            x->eline = mf->in[0].line;
-            x->ecol = mf->in[0].col;
-            return rc;
-        }
-        for (const map_op_t *op = mf->ops, *end = op + mf->nops; op < end; op++)
-            if ((rc = siphon_mapping__op_apply(op, (siphon_vtype_t)b->optype[op->idx], dst, 1,
-                                               evp)) != 0) {
-                x->eline = op->line;
-                x->ecol = op->col;
-                return rc;
-            }
-        goto last_step;
-    }
     for (int j = 0; j < mf->nin; j++) {
         const map_input_t *in = &mf->in[j];
         if (bin[j].col < 0) {
@@ -818,19 +833,21 @@ static int eval_field(map_image_ctx_t *x, map_eval_t *evp, int i, const siphon_r
         if (take > 1)
             n = 1;
     }
-
     *dst = v[0];
-last_step:
-    /* the last step: what the encoder takes (decided at bind for the chain's static type) */
-    if (dst->type == SIPHON_V_NULL)
-        return 0;
-    map_conv_t conv = dst->type == (siphon_vtype_t)b->outvt[i]
-                          ? (map_conv_t)b->conv[i]
-                          : siphon_mapping__conv(mf->target, dst->type);
-    char tn[64];
+    return 0;
+}
+
+/* The last step of field i for a value of another type than the one bind expected, or one
+ * that needs a check per value: what the encoder takes. 0, or SIPHON_ECONVERT with x->why
+ * (x->eline/ecol are the caller's). */
+static __attribute__((noinline)) int convert_value(map_image_ctx_t *x, int i, map_conv_t conv,
+                                                   siphon_value_t *dst)
+{
+    const map_field_t *mf = &x->b->map->fields[i];
+    int rc;
     switch (conv) {
     case MAP_C_COPY:
-        break;
+        return 0;
     case MAP_C_RAW_UTF8: {
         size_t bad = siphon_mapping__utf8_invalid_at((const unsigned char *)dst->u.s.ptr,
                                                      dst->u.s.len);
@@ -843,21 +860,15 @@ last_step:
             return SIPHON_ECONVERT;
         }
         dst->type = SIPHON_V_TEXT;
-        break;
+        return 0;
     }
-    case MAP_C_INT_DEC: {
-        char *d = siphon_arena_alloc(&x->ms->row, 24);
-        if (!d)
-            return SIPHON_ENOMEM;
-        dst->u.dec.len = siphon_mapping__fmt_i64(d, dst->u.i);
-        dst->type = SIPHON_V_DECIMAL;
-        dst->u.dec.digits = d;
-        dst->u.dec.scale = 0;
-        break;
-    }
+    case MAP_C_INT_DEC:
+        siphon_value_set_dec_i64(dst, dst->u.i, 0);
+        return 0;
     case MAP_C_DEC_INT: {
-        const char *d = dst->u.dec.digits;
-        size_t len = dst->u.dec.len;
+        char ibuf[SIPHON_DEC_I64_CHARS];
+        const char *d;
+        size_t len = siphon_value_dec_digits(dst, ibuf, &d);
         int32_t sc = dst->u.dec.scale;
         int ok = 1;
         for (int32_t k = 0; k < sc && ok; k++)
@@ -865,13 +876,13 @@ last_step:
         int64_t iv = 0;
         if (ok) {
             /* the whole part: '-'? digits, at most 18 of them (no overflow) */
-            size_t il = len > (size_t)sc ? len - (size_t)sc : 0, i = 0;
+            size_t il = len > (size_t)sc ? len - (size_t)sc : 0, k = 0;
             int neg = il > 0 && d[0] == '-';
-            i = (size_t)neg;
-            ok = il > i && il - i <= 18;
-            for (; ok && i < il; i++) {
-                ok = d[i] >= '0' && d[i] <= '9';
-                iv = iv * 10 + (d[i] - '0');
+            k = (size_t)neg;
+            ok = il > k && il - k <= 18;
+            for (; ok && k < il; k++) {
+                ok = d[k] >= '0' && d[k] <= '9';
+                iv = iv * 10 + (d[k] - '0');
             }
             if (neg)
                 iv = -iv;
@@ -884,14 +895,14 @@ last_step:
         }
         dst->type = SIPHON_V_INT;
         dst->u.i = iv;
-        break;
+        return 0;
     }
     case MAP_C_TEXT:
         if ((rc = to_text(&x->ms->row, dst, dst)) < 0)
             return rc;
-        break;
+        return 0;
     default: {
-        char sn[80];
+        char sn[80], tn[64];
         siphon_mapping__type_name(mf->af, tn, sizeof(tn));
         siphon_mapping__value_snippet(dst, sn, sizeof(sn));
         snprintf(x->why, sizeof(x->why),
@@ -901,25 +912,106 @@ last_step:
         return SIPHON_ECONVERT;
     }
     }
-    if (mf->target == MAP_T_ENUM && !mf->enum_ok &&
-        !enum_has(mf->af->base, dst->u.s.ptr, dst->u.s.len)) {
-        char sn[80];
-        siphon_mapping__value_snippet(dst, sn, sizeof(sn));
-        snprintf(x->why, sizeof(x->why),
-                 "value %s is not a symbol of enum %s (expected one of its symbols, e.g. "
-                 "through a lookup transform)",
-                 sn, mf->af->base->name);
-        return SIPHON_ECONVERT;
+}
+
+/* The checks of a converted value against field i's type (plan check). 0 or SIPHON_ECONVERT
+ * with x->why. */
+static int check_value(map_image_ctx_t *x, int i, map_check_t check, const siphon_value_t *dst)
+{
+    const map_field_t *mf = &x->b->map->fields[i];
+    switch (check) {
+    case MAP_K_ENUM:
+        if (!enum_has(mf->af->base, dst->u.s.ptr, dst->u.s.len)) {
+            char sn[80];
+            siphon_mapping__value_snippet(dst, sn, sizeof(sn));
+            snprintf(x->why, sizeof(x->why),
+                     "value %s is not a symbol of enum %s (expected one of its symbols, e.g. "
+                     "through a lookup transform)",
+                     sn, mf->af->base->name);
+            return SIPHON_ECONVERT;
+        }
+        return 0;
+    case MAP_K_DECIMAL:
+        return dec_fits(dst, mf->af->base, x->why, sizeof(x->why)) < 0 ? SIPHON_ECONVERT : 0;
+    case MAP_K_INT32:
+        if (dst->u.i < INT32_MIN || dst->u.i > INT32_MAX) {
+            snprintf(x->why, sizeof(x->why),
+                     "value %" PRId64 " does not fit an Avro int (32 bits)", dst->u.i);
+            return SIPHON_ECONVERT;
+        }
+        return 0;
+    default:
+        return 0;
     }
-    if (mf->target == MAP_T_DECIMAL && dec_fits(dst, mf->af->base, x->why, sizeof(x->why)) < 0)
-        return SIPHON_ECONVERT;
-    if (mf->target == MAP_T_INT && mf->af->base->kind == SIPHON_AVRO_INT &&
-        (dst->u.i < INT32_MIN || dst->u.i > INT32_MAX)) {
-        snprintf(x->why, sizeof(x->why), "value %" PRId64 " does not fit an Avro int (32 bits)",
-                 dst->u.i);
-        return SIPHON_ECONVERT;
+}
+
+/* The value of field i from `row` (TOAST-unchanged columns from `fallback` when it has them).
+ * 0 with *dst set (possibly null or unchanged, which the caller judges), or SIPHON_ECONVERT
+ * with x->why and x->eline/ecol, or SIPHON_ENOMEM. */
+static inline int eval_field(map_image_ctx_t *x, map_eval_t *evp, int i, const map_plan_t *p,
+                             const uint8_t *optype, const siphon_row_t *row,
+                             const siphon_row_t *fallback, siphon_value_t *dst)
+{
+    int rc;
+
+    switch (p->kind) {
+    case MAP_P_VALUE:
+        *dst = *p->value;
+        return 0;
+    case MAP_P_COLUMN: {
+        /* the common field: one column and the field's own chain, worked on in place */
+        const siphon_value_t *s = &row->vals[p->col];
+        if (s->type == SIPHON_V_UNCHANGED && fallback &&
+            fallback->vals[p->col].type != SIPHON_V_UNCHANGED)
+            s = &fallback->vals[p->col];
+        *dst = *s;
+        if (dst->type == SIPHON_V_UNCHANGED)
+            return 0;
+        if (p->implicit && dst->type == SIPHON_V_RAWTEXT) {
+            const map_charset_t *cs = x->b->map->charset;
+            if (cs->ascii_same &&
+                siphon_mapping__ascii((const unsigned char *)dst->u.s.ptr, dst->u.s.len)) {
+                dst->type = SIPHON_V_TEXT; /* ASCII: the bytes are UTF-8 already */
+            } else if ((rc = siphon_mapping__charset_convert(cs, dst, evp)) != 0) {
+                const map_input_t *in = &x->b->map->fields[i].in[0];
+                x->eline = in->line;
+                x->ecol = in->col;
+                return rc;
+            }
+        }
+        for (const map_op_t *op = p->ops, *end = op + p->nops; op < end; op++)
+            if ((rc = siphon_mapping__op_apply(op, (siphon_vtype_t)optype[op->idx], dst, 1,
+                                               evp)) != 0) {
+                x->eline = op->line;
+                x->ecol = op->col;
+                return rc;
+            }
+        break;
     }
-    return 0;
+    default:
+        if ((rc = eval_inputs(x, evp, i, row, fallback, dst)) != 0 ||
+            dst->type == SIPHON_V_UNCHANGED)
+            return rc;
+        break;
+    }
+
+    /* the last step: what the encoder takes (decided at bind for the chain's static type) */
+    if (dst->type == SIPHON_V_NULL)
+        return 0;
+    rc = 0;
+    if (dst->type != (siphon_vtype_t)p->outvt || p->conv != MAP_C_COPY)
+        rc = convert_value(x, i, dst->type == (siphon_vtype_t)p->outvt
+                                     ? (map_conv_t)p->conv
+                                     : siphon_mapping__conv(x->b->map->fields[i].target,
+                                                            dst->type),
+                           dst);
+    if (rc == 0 && p->check != MAP_K_NONE)
+        rc = check_value(x, i, (map_check_t)p->check, dst);
+    if (rc == SIPHON_ECONVERT) {
+        x->eline = x->b->map->fields[i].line;
+        x->ecol = x->b->map->fields[i].col;
+    }
+    return rc;
 }
 
 /* Fill the mapping's error record for field i (NULL: the row) from x. Returns SIPHON_ECONVERT. */
@@ -975,9 +1067,13 @@ static int map_image(map_image_ctx_t *x, const siphon_row_t *row, const siphon_r
                                                                      : row->ncols,
                           rel->ncols);
     map_eval_t ev = {&x->ms->row, x->why, sizeof(x->why)};
-    for (int i = 0; i < map->nfields; i++) {
+    const map_plan_t *plan = x->b->plan;
+    const uint8_t *optype = x->b->optype;
+    for (int i = 0, nf = map->nfields; i < nf; i++) {
+        rc = eval_field(x, &ev, i, &plan[i], optype, row, fallback, &dst[i]);
+        if (rc == 0 && dst[i].type != SIPHON_V_UNCHANGED && dst[i].type != SIPHON_V_NULL)
+            continue; /* a value */
         const map_field_t *mf = &map->fields[i];
-        rc = eval_field(x, &ev, i, row, fallback, &dst[i]);
         if (rc == SIPHON_ENOMEM)
             return siphon_err(x->errbuf, x->errsize, rc, "out of memory mapping a change of %s.%s",
                               str_or_empty(rel->schema), str_or_empty(rel->name));

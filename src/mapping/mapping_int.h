@@ -32,6 +32,7 @@
 
 #include <iconv.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "mapping/mapping.h"
@@ -195,7 +196,11 @@ typedef struct map_op {
         struct { int32_t epoch; } days;
         struct { char *fmt; int pivot; } date_format;
         struct { map_tz_t *tz; int own; } ts;
-        struct { int n; } implied;
+        struct {
+            int n;
+            int i64;               /* the field's last op into a decimal field: an integer
+                                      becomes the int64 form of a decimal (core/value.h) */
+        } implied;
         struct { char point, group; } number;
         struct { map_const_t *t, *f; int nt, nf; } boolean;
         struct {
@@ -253,6 +258,37 @@ typedef struct map_eval {
  * x->why saying what was wrong with the value, or SIPHON_ENOMEM. */
 int siphon_mapping__op_apply(const map_op_t *op, siphon_vtype_t vt, siphon_value_t *v, int n,
                              map_eval_t *x);
+
+/* 1 when every byte of s[0..n-1] is ASCII (below 0x80): a word at a time, no byte loop. */
+static inline int siphon_mapping__ascii(const unsigned char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    if (n >= 8) {
+        memcpy(&w, s + n - 8, 8); /* the tail, overlapping what was read */
+        acc |= w;
+    } else {
+        if (n & 4) {
+            uint32_t t;
+            memcpy(&t, s + i, 4);
+            acc |= t;
+            i += 4;
+        }
+        if (n & 2) {
+            uint16_t t;
+            memcpy(&t, s + i, 2);
+            acc |= t;
+            i += 2;
+        }
+        if (n & 1)
+            acc |= s[i];
+    }
+    return (acc & 0x8080808080808080ULL) == 0;
+}
 
 /* Convert raw bytes with a charset into UTF-8 TEXT in the row arena. 0 or SIPHON_ECONVERT. */
 int siphon_mapping__charset_convert(const map_charset_t *cs, siphon_value_t *v, map_eval_t *x);
@@ -374,8 +410,36 @@ typedef struct map_bind_in {
     uint8_t implicit;   /* convert RAWTEXT with the mapping's charset before its ops */
 } map_bind_in_t;
 
+/* How a field is evaluated at one relation version, decided at bind so that a row needs one
+ * switch per field (mapping.c: eval_field). */
+typedef enum map_plan_kind {
+    MAP_P_VALUE = 0, /* a fixed value: its default (not mapped) or its constant */
+    MAP_P_COLUMN,    /* one column, no transforms of its own, the field's chain in place */
+    MAP_P_INPUTS     /* anything else: several inputs, constants, per-input chains */
+} map_plan_kind_t;
+
+typedef enum map_check {
+    MAP_K_NONE = 0,
+    MAP_K_ENUM,      /* an enum field whose values were not checked at load */
+    MAP_K_DECIMAL,   /* fits decimal(p, s) */
+    MAP_K_INT32      /* fits an Avro int */
+} map_check_t;
+
+typedef struct map_plan {
+    uint8_t kind;                 /* map_plan_kind_t */
+    uint8_t implicit;             /* COLUMN: convert RAWTEXT with the mapping's charset first */
+    uint8_t conv;                 /* map_conv_t of the last step for a value of type outvt */
+    uint8_t outvt;
+    uint8_t check;                /* map_check_t after the last step */
+    int col;                      /* COLUMN: relation column */
+    int nops;                     /* the field's own chain */
+    const map_op_t *ops;
+    const siphon_value_t *value;  /* VALUE */
+} map_plan_t;
+
 typedef struct map_binding {
     siphon_mapping_t *map;
+    map_plan_t *plan;   /* per field */
     int *inoff;         /* field i's inputs are in[inoff[i] .. inoff[i+1]-1] */
     map_bind_in_t *in;
     uint8_t *conv;      /* per field: map_conv_t of its last step */

@@ -461,6 +461,10 @@ int siphon_mapping__charset_convert(const map_charset_t *cs, siphon_value_t *v, 
          * Charsets whose ASCII half is ASCII (nearly all) are checked eight bytes at a time. */
         size_t i = 0;
         if (cs->ascii_same) {
+            if (siphon_mapping__ascii(s, n)) {
+                v->type = SIPHON_V_TEXT;
+                return 0;
+            }
             uint64_t w;
             while (i + 8 <= n && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ULL) == 0))
                 i += 8;
@@ -480,6 +484,16 @@ int siphon_mapping__charset_convert(const map_charset_t *cs, siphon_value_t *v, 
         memcpy(o, s, i);
         size_t k = i;
         for (; i < n; i++) {
+            uint64_t w;
+            /* eight ASCII bytes at once (room: k <= 4 i, and i + 8 <= n) */
+            while (cs->ascii_same && i + 8 <= n &&
+                   (memcpy(&w, s + i, 8), (w & 0x8080808080808080ULL) == 0)) {
+                memcpy(o + k, &w, 8);
+                k += 8;
+                i += 8;
+            }
+            if (i == n)
+                break;
             uint8_t l = cs->len[s[i]];
             if (!l)
                 return fail(x, "byte 0x%02x at offset %zu is not a character of %s", s[i], i,
@@ -1039,8 +1053,14 @@ static int op_implied(const map_op_t *op, siphon_value_t *v, map_eval_t *x)
     }
     const char *s;
     size_t n;
+    if (v->type == SIPHON_V_INT && op->a.implied.i64) {
+        /* the common case (an integer column into a decimal field): the int64 form, nothing
+         * to format or allocate */
+        siphon_value_set_dec_i64(v, v->u.i, op->a.implied.n);
+        return 0;
+    }
     if (v->type == SIPHON_V_INT) {
-        /* the common case (an integer column): its digits straight into the row arena */
+        /* an integer column with more transforms after this one: its digits */
         char *d = siphon_arena_alloc(x->row, 24);
         if (!d)
             return nomem(x);
@@ -1441,10 +1461,35 @@ static int null_if_hit(const map_op_t *op, const siphon_value_t *v)
     return 0;
 }
 
+/* trim, ltrim: spaces and tabs off the front of a text value. */
+static inline void trim_left(siphon_value_t *a)
+{
+    while (a->u.s.len > 0 && (a->u.s.ptr[0] == ' ' || a->u.s.ptr[0] == '\t')) {
+        a->u.s.ptr++;
+        a->u.s.len--;
+    }
+}
+
+/* trim, rtrim: white space and NULs off the end of a text value; CHAR columns are padded with
+ * spaces, eight of them are checked at a time first. */
+static inline void trim_right(siphon_value_t *a)
+{
+    for (uint64_t w; a->u.s.len >= 8 &&
+                     (memcpy(&w, a->u.s.ptr + a->u.s.len - 8, 8), w == 0x2020202020202020ULL);)
+        a->u.s.len -= 8;
+    while (a->u.s.len > 0) {
+        char c = a->u.s.ptr[a->u.s.len - 1];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\0')
+            break;
+        a->u.s.len--;
+    }
+}
+
 static const char hexd[] = "0123456789abcdef";
 
-int siphon_mapping__op_apply(const map_op_t *op, siphon_vtype_t vt, siphon_value_t *v, int n,
-                             map_eval_t *x)
+/* The whole catalogue; siphon_mapping__op_apply() below does the commonest cases itself. */
+static __attribute__((noinline)) int op_apply_all(const map_op_t *op, siphon_vtype_t vt,
+                                                  siphon_value_t *v, int n, map_eval_t *x)
 {
     switch (op->kind) {
     case MAP_X_DEFAULT:
@@ -1484,40 +1529,20 @@ int siphon_mapping__op_apply(const map_op_t *op, siphon_vtype_t vt, siphon_value
 
     siphon_value_t *a = &v[0];
     switch (op->kind) {
-    case MAP_X_TRIM:
     case MAP_X_LTRIM:
         if (!is_text(a->type))
             break;
-        while (a->u.s.len > 0 && (a->u.s.ptr[0] == ' ' || a->u.s.ptr[0] == '\t')) {
-            a->u.s.ptr++;
-            a->u.s.len--;
-        }
-        if (op->kind == MAP_X_LTRIM)
-            return 0;
-        /* fall through */
-    case MAP_X_RTRIM:
-        if (!is_text(a->type))
-            break;
-        while (a->u.s.len > 0) {
-            char c = a->u.s.ptr[a->u.s.len - 1];
-            if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\0')
-                break;
-            a->u.s.len--;
-        }
+        trim_left(a);
         return 0;
+    case MAP_X_TRIM:
+    case MAP_X_RTRIM:
+    case MAP_X_STRIP_ZEROS:
+        break; /* text: siphon_mapping__op_apply(); anything else is refused below */
     case MAP_X_UPPER:
     case MAP_X_LOWER:
         if (!is_text(a->type))
             break;
         return op_case(op, a, x);
-    case MAP_X_STRIP_ZEROS:
-        if (!is_text(a->type))
-            break;
-        while (a->u.s.len > 1 && a->u.s.ptr[0] == '0') {
-            a->u.s.ptr++;
-            a->u.s.len--;
-        }
-        return 0;
     case MAP_X_PAD: {
         if (!is_text(a->type))
             break;
@@ -1628,4 +1653,51 @@ int siphon_mapping__op_apply(const map_op_t *op, siphon_vtype_t vt, siphon_value
     siphon_mapping__value_snippet(a, sn, sizeof(sn));
     return fail(x, "transform '%s' got a %s value %s, which it does not take",
                 siphon_mapping__op_name(op->kind), siphon_vtype_name(a->type), sn);
+}
+
+/* The transforms of most fields (trims, leading zeros, implied decimals of an integer, null_if
+ * of an integer) are a few instructions each: done here, in a function small enough to cost
+ * little to call; everything else, and every refusal, in op_apply_all(). Same results. */
+int siphon_mapping__op_apply(const map_op_t *op, siphon_vtype_t vt, siphon_value_t *v, int n,
+                             map_eval_t *x)
+{
+    siphon_value_t *a = &v[0];
+    switch (op->kind) {
+    case MAP_X_TRIM:
+    case MAP_X_RTRIM:
+        if (!is_text(a->type))
+            break;
+        if (op->kind == MAP_X_TRIM)
+            trim_left(a);
+        trim_right(a);
+        return 0;
+    case MAP_X_STRIP_ZEROS:
+        if (!is_text(a->type))
+            break;
+        while (a->u.s.len > 1 && a->u.s.ptr[0] == '0') {
+            a->u.s.ptr++;
+            a->u.s.len--;
+        }
+        return 0;
+    case MAP_X_IMPLIED_DEC:
+        if (a->type != SIPHON_V_INT || !op->a.implied.i64)
+            break;
+        siphon_value_set_dec_i64(a, a->u.i, op->a.implied.n);
+        return 0;
+    case MAP_X_NULL_IF:
+        if (a->type != SIPHON_V_INT)
+            break;
+        for (int i = 0; i < op->a.null_if.n; i++) {
+            const map_const_t *c = &op->a.null_if.vals[i];
+            if (!c->is_null && (c->ok & (1u << SIPHON_V_INT)) &&
+                c->as[SIPHON_V_INT].type == SIPHON_V_INT && c->as[SIPHON_V_INT].u.i == a->u.i) {
+                a->type = SIPHON_V_NULL;
+                break;
+            }
+        }
+        return 0;
+    default:
+        break;
+    }
+    return op_apply_all(op, vt, v, n, x);
 }

@@ -105,6 +105,15 @@ static void pair_open_file(pair_t *p, const char *path)
     pair_open_schema(p, sch);
 }
 
+static void pair_open_json(pair_t *p, const char *json)
+{
+    char err[1024] = "";
+    siphon_schema_t *sch = NULL;
+    if (siphon_schema_parse(&sch, json, strlen(json), err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    pair_open_schema(p, sch);
+}
+
 static void pair_close(pair_t *p)
 {
     siphon_binenc_destroy(p->kenc);
@@ -236,6 +245,19 @@ static siphon_value_t rand_decimal(siphon_arena_t *ar, const siphon_avro_type_t 
         v.u.dec.digits = d2;
         v.u.dec.len = o + (size_t)extra;
         v.u.dec.scale = t->scale + extra;
+    }
+    if (pct(40)) { /* the int64 form (core/value.h) of the same number, when it fits */
+        const char *q = v.u.dec.digits, *end = q + v.u.dec.len;
+        int neg = *q == '-';
+        uint64_t mag = 0;
+        int ok = 1;
+        for (q += neg; q < end && ok; q++) {
+            ok = *q >= '0' && *q <= '9' && mag <= (UINT64_MAX - 9) / 10;
+            mag = mag * 10 + (uint64_t)(*q - '0');
+        }
+        if (ok && mag <= (uint64_t)INT64_MAX + (uint64_t)neg)
+            siphon_value_set_dec_i64(&v, neg ? (int64_t)(0 - mag) : (int64_t)mag,
+                                     v.u.dec.scale);
     }
     return v;
 }
@@ -759,15 +781,165 @@ static void test_random_every_type(void **state)
         "{\"name\":\"m\",\"type\":[\"null\",{\"type\":\"map\",\"values\":\"long\"}]},"
         "{\"name\":\"arr\",\"type\":[\"null\",{\"type\":\"array\",\"items\":\"string\"}]}"
         "]}";
-    char err[1024] = "";
-    siphon_schema_t *sch = NULL;
-    if (siphon_schema_parse(&sch, json, strlen(json), err, sizeof(err)) != 0)
-        fail_msg("%s", err);
     pair_t p;
     tally_t t = {0};
-    pair_open_schema(&p, sch);
+    pair_open_json(&p, json);
     random_events(&p, 4000, &t);
     check_tally("every type", &t, 4000);
+    pair_close(&p);
+}
+
+/* Decimals in the int64 form (what mappings make of integer columns) against the same number in
+ * digits: the same bytes or the same refusal from binenc, and the same as avro-c's, at the
+ * edges of the int64 fast path (precision 18/19, 10^k, byte-length steps, INT64_MIN/MAX,
+ * rescaling, places beyond the scale, fixed sizes). */
+static void test_decimal_i64_form(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"type\":\"record\",\"name\":\"D\",\"namespace\":\"t.d\",\"fields\":["
+        "{\"name\":\"id\",\"type\":\"long\"},"
+        "{\"name\":\"p18\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":18,\"scale\":0}},"
+        "{\"name\":\"p18s4\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":18,\"scale\":4}},"
+        "{\"name\":\"p19\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":19,\"scale\":0}},"
+        "{\"name\":\"p19s2\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":19,\"scale\":2}},"
+        "{\"name\":\"p20s3\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":20,\"scale\":3}},"
+        "{\"name\":\"p38\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":38,\"scale\":10}},"
+        "{\"name\":\"p5s2\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":5,\"scale\":2}},"
+        "{\"name\":\"f8\",\"type\":{\"type\":\"fixed\",\"name\":\"F8\",\"size\":8,\"logicalType\":\"decimal\",\"precision\":18,\"scale\":2}},"
+        "{\"name\":\"f16\",\"type\":{\"type\":\"fixed\",\"name\":\"F16\",\"size\":16,\"logicalType\":\"decimal\",\"precision\":38,\"scale\":2}},"
+        "{\"name\":\"n\",\"type\":[\"null\",{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":18,\"scale\":3}]}"
+        "]}";
+    enum { NFD = 11 };
+    char err[1024] = "", ea[1024] = "", eb[1024] = "";
+    pair_t p;
+    tally_t t = {0};
+    pair_open_json(&p, json);
+    const siphon_avro_type_t *rec = p.sch->record;
+    siphon_binenc_t *enc = NULL;
+    const char *vj = siphon_avro_stream_value_schema_json(p.st);
+    assert_int_equal(siphon_binenc_new_json(&enc, vj, strlen(vj), err, sizeof(err)), 0);
+
+    /* the unscaled values: 0, +-(10^k - 1), +-10^k, the byte-length steps, the int64 ends */
+    int64_t vals[200];
+    int nv = 0;
+    vals[nv++] = 0;
+    for (int64_t pw = 10; pw > 0; pw = pw <= INT64_MAX / 10 ? pw * 10 : 0) {
+        vals[nv++] = pw - 1;
+        vals[nv++] = pw;
+        vals[nv++] = pw + 1;
+    }
+    for (int b = 7; b < 63; b += 8) {
+        vals[nv++] = ((int64_t)1 << b) - 1;
+        vals[nv++] = (int64_t)1 << b;
+    }
+    vals[nv++] = INT64_MAX;
+    vals[nv++] = INT64_MAX - 1;
+    int npos = nv;
+    for (int i = 1; i < npos; i++)
+        vals[nv++] = -vals[i];
+    vals[nv++] = INT64_MIN;
+    vals[nv++] = INT64_MIN + 1;
+
+    siphon_value_t row[NFD], row2[NFD];
+    siphon_buf_t a = {0}, b = {0};
+    int same = 0, refused = 0;
+    for (int vi = 0; vi < nv; vi++)
+        for (int32_t scale = -1; scale <= 12; scale++) {
+            char digits[32];
+            size_t dn = (size_t)snprintf(digits, sizeof(digits), "%" PRId64, vals[vi]);
+            for (int f = 0; f < NFD; f++) {
+                siphon_value_set_dec_i64(&row[f], vals[vi], scale);
+                row2[f] = (siphon_value_t){.type = SIPHON_V_DECIMAL};
+                row2[f].u.dec.digits = digits;
+                row2[f].u.dec.len = dn;
+                row2[f].u.dec.scale = scale;
+            }
+            row[0] = row2[0] = (siphon_value_t){.type = SIPHON_V_INT, .u.i = vi};
+            /* one field at a time, the others null where they can be, else a fitting 0 */
+            for (int f = 1; f < NFD; f++) {
+                siphon_value_t one[NFD], one2[NFD];
+                for (int g = 0; g < NFD; g++) {
+                    one[g] = g == f || g == 0 ? row[g] : (siphon_value_t){.type = SIPHON_V_INT};
+                    one2[g] = g == f || g == 0 ? row2[g] : one[g];
+                }
+                if (f != NFD - 1)
+                    one[NFD - 1] = one2[NFD - 1] = (siphon_value_t){.type = SIPHON_V_NULL};
+                siphon_buf_reset(&a);
+                siphon_buf_reset(&b);
+                siphon_avro_event_t ev = {.op = 'c', .after = one, .event_id = "e"};
+                siphon_avro_event_t ev2 = ev;
+                ev2.after = one2;
+                int ra = siphon_binenc_write_event(enc, &ev, NULL, 0, &a, ea, sizeof(ea));
+                int rb = siphon_binenc_write_event(enc, &ev2, NULL, 0, &b, eb, sizeof(eb));
+                if (ra != rb)
+                    fail_msg("%s = %s scale %d: int64 form %d (%s), digits %d (%s)",
+                             rec->fields[f].name, digits, (int)scale, ra, ea, rb, eb);
+                if (ra == 0) {
+                    assert_int_equal(a.len, b.len);
+                    assert_memory_equal(a.data, b.data, a.len);
+                    same++;
+                } else {
+                    assert_string_equal(ea, eb);
+                    refused++;
+                }
+                compare_event(&p, &ev, one, &t); /* and the int64 form as avro-c writes it */
+            }
+        }
+    print_message("int64-form decimals: %d identical encodings, %d identical refusals\n", same,
+                  refused);
+    assert_true(same > 1000);
+    assert_true(refused > 1000);
+    siphon_buf_free(&a);
+    siphon_buf_free(&b);
+    siphon_binenc_destroy(enc);
+    pair_close(&p);
+}
+
+/* Strings of every length up to 40 (the short ones copied without memcpy), and a source block
+ * repeated from event to event (copied from the encoder's cache) or changed in the same memory:
+ * the same bytes as avro-c every time. */
+static void test_strings_and_source_cache(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"type\":\"record\",\"name\":\"S\",\"namespace\":\"t.s\",\"fields\":["
+        "{\"name\":\"id\",\"type\":\"long\"},{\"name\":\"s\",\"type\":\"string\"},"
+        "{\"name\":\"u\",\"type\":[\"null\",\"string\"]}]}";
+    pair_t p;
+    tally_t t = {0};
+    pair_open_json(&p, json);
+    char text[48], conn[16] = "pg", db[16] = "erp", pos[32] = "0/16B3748";
+    siphon_value_t row[3];
+    for (int n = 0; n <= 40; n++) {
+        for (int i = 0; i < n; i++)
+            text[i] = (char)('a' + (i * 7 + n) % 26);
+        row[0] = (siphon_value_t){.type = SIPHON_V_INT, .u.i = n};
+        row[1] = (siphon_value_t){.type = SIPHON_V_TEXT, .u.s = {text, (size_t)n}};
+        row[2] = row[1];
+        row[2].u.s.len = (size_t)(40 - n);
+        siphon_avro_event_t ev = {.op = 'u', .after = row, .before = row, .event_id = "e1",
+                                  .source = {.connector = conn, .db = db, .schema = "public",
+                                             .table = "t", .pos = pos, .txid = 7,
+                                             .commit_ts_us = 1000}};
+        /* the same source three times, then changed in place, field by field */
+        compare_event(&p, &ev, row, &t);
+        compare_event(&p, &ev, row, &t);
+        switch (n % 8) {
+        case 0: pos[strlen(pos) - 1] = (char)('0' + n % 10); break;
+        case 1: snprintf(conn, sizeof(conn), "c%d", n); break;
+        case 2: db[0] = (char)('a' + n % 26); break;
+        case 3: ev.source.txid = (uint64_t)n % 3; break; /* 0: null */
+        case 4: ev.source.commit_ts_us = -n; break;
+        case 5: ev.source.snapshot = 1; break;
+        case 6: ev.source.connector = NULL; break; /* written as "" */
+        default: ev.source.table = "u"; break;
+        }
+        compare_event(&p, &ev, row, &t);
+        compare_event(&p, &ev, row, &t);
+    }
+    assert_int_equal(t.same_bytes, 41 * 4);
+    assert_int_equal(t.key_same, 41 * 4);
     pair_close(&p);
 }
 
@@ -840,6 +1012,8 @@ int avro_test_binenc(void)
         cmocka_unit_test(test_random_canonical_schemas),
         cmocka_unit_test(test_random_every_type),
         cmocka_unit_test(test_unknown_envelope_field),
+        cmocka_unit_test(test_decimal_i64_form),
+        cmocka_unit_test(test_strings_and_source_cache),
     };
     return cmocka_run_group_tests_name("avro binenc", tests, NULL, NULL);
 }

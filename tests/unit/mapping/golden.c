@@ -327,9 +327,12 @@ void tm_format_value(siphon_buf_t *out, const siphon_value_t *v)
     default:
         siphon_value_format(v, buf, sizeof(buf));
         siphon_buf_printf(out, "%s:%s", siphon_vtype_name(v->type), buf);
-        if (v->type == SIPHON_V_DECIMAL) /* the raw form too: the encoder rescales it */
-            siphon_buf_printf(out, "(%.*s,%d)", (int)v->u.dec.len, v->u.dec.digits,
-                              v->u.dec.scale);
+        if (v->type == SIPHON_V_DECIMAL) { /* the raw form too: the encoder rescales it */
+            char ibuf[SIPHON_DEC_I64_CHARS];
+            const char *d;
+            size_t n = siphon_value_dec_digits(v, ibuf, &d);
+            siphon_buf_printf(out, "(%.*s,%d)", (int)n, d, v->u.dec.scale);
+        }
     }
 }
 

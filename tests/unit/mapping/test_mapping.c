@@ -383,7 +383,11 @@ static void test_no_allocation_per_row(void **state)
     assert_int_equal(c.last.after[3].type, SIPHON_V_TEXT); /* int_text */
     assert_memory_equal(c.last.after[3].u.s.ptr, "69993", 5);
     assert_int_equal(c.last.after[10].type, SIPHON_V_DECIMAL); /* qty from an int */
-    assert_memory_equal(c.last.after[10].u.dec.digits, "69993", 5);
+    char ib[SIPHON_DEC_I64_CHARS];
+    const char *dd;
+    assert_true(siphon_value_dec_is_i64(&c.last.after[10])); /* nothing formatted per row */
+    assert_int_equal(siphon_value_dec_digits(&c.last.after[10], ib, &dd), 5);
+    assert_memory_equal(dd, "69993", 5);
     assert_int_equal(c.last.after[10].u.dec.scale, 0);
     assert_int_equal(c.last.after[1].u.s.len, strlen("-1234567890.12"));
     assert_memory_equal(c.last.after[1].u.s.ptr, "-1234567890.12", 14);
@@ -542,6 +546,8 @@ int main(void)
         cmocka_unit_test(tm_test_dead_letter),
         cmocka_unit_test(tm_test_erp_sample),
         cmocka_unit_test(tm_test_erp_no_allocation),
+        cmocka_unit_test(tm_test_fast_decimals),
+        cmocka_unit_test(tm_test_fast_text),
     };
     size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
     struct CMUnitTest *tests = calloc((size_t)n + nfixed, sizeof(*tests));

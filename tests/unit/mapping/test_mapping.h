@@ -27,6 +27,10 @@ void tm_test_charsets(void **state);
 void tm_test_filters(void **state);
 void tm_test_dead_letter(void **state);
 
+/* test_fast.c: the fast paths of evaluation against the general ones */
+void tm_test_fast_decimals(void **state);
+void tm_test_fast_text(void **state);
+
 /* test_erp.c: the shipped mappings of the sample legacy ERP */
 void tm_test_erp_sample(void **state);
 void tm_test_erp_no_allocation(void **state);
