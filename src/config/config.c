@@ -27,6 +27,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "yamlx/yamlx.h"
 
 #define CFG_MAX_KEYS 16
 #define CFG_DEFAULT_INTERVAL_MS 1000
@@ -44,11 +45,8 @@ typedef struct cfg_ctx {
     size_t errsize;
 } cfg_ctx_t;
 
-/* A key a section accepts. `required` is NULL for an optional key, else what to write. */
-typedef struct cfg_key {
-    const char *key;
-    const char *required;
-} cfg_key_t;
+/* A key a section accepts (yamlx.h). */
+typedef siphon_yamlx_key_t cfg_key_t;
 
 /* ---- messages ---- */
 
@@ -69,29 +67,6 @@ static int cfg_fail(cfg_ctx_t *cx, yaml_mark_t mark, const char *fmt, ...)
 static yaml_node_t *cfg_node(cfg_ctx_t *cx, int id)
 {
     return yaml_document_get_node(cx->doc, id);
-}
-
-/* A plain scalar YAML reads as null: `key:`, `key: ~`, `key: null`. */
-static int cfg_is_null(const yaml_node_t *n)
-{
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
-    const char *s = (const char *)n->data.scalar.value;
-    return n->data.scalar.length == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-           strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
-}
-
-static const char *cfg_kind(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        if (cfg_is_null(n))
-            return "nothing";
-        return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "a string" : "a quoted string";
-    case YAML_SEQUENCE_NODE: return "a list";
-    case YAML_MAPPING_NODE: return "a mapping";
-    default: return "nothing";
-    }
 }
 
 /* A scalar's text for a message, cut at 40 characters. Only used for values that hold no
@@ -162,28 +137,6 @@ static yaml_mark_t cfg_ref_mark(cfg_ctx_t *cx, const yaml_node_t *v, size_t off)
     return m;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 31 || lb > 31)
-        return 99;
-    size_t d[32][32];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < c)
-                c = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < c)
-                c = d[i][j - 1] + 1;
-            d[i][j] = c;
-        }
-    return d[la][lb];
-}
-
 /* ---- walking mappings ---- */
 
 /* Check every key of mapping node `map` against `keys`: unknown, non-scalar and duplicate keys
@@ -192,56 +145,9 @@ static size_t edit_distance(const char *a, const char *b)
 static int cfg_walk(cfg_ctx_t *cx, yaml_node_t *map, const char *where, const cfg_key_t *keys,
                     int nkeys, yaml_node_t **vals)
 {
-    yaml_node_t *knodes[CFG_MAX_KEYS] = {0};
-    char expected[512] = "";
-    size_t o = 0;
-
-    for (int i = 0; i < nkeys; i++) {
-        vals[i] = NULL;
-        o += (size_t)snprintf(expected + o, sizeof(expected) - o, "%s%s", i ? ", " : "",
-                              keys[i].key);
-        if (o >= sizeof(expected))
-            o = sizeof(expected) - 1;
-    }
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = cfg_node(cx, p->key), *v = cfg_node(cx, p->value);
-        if (k->type != YAML_SCALAR_NODE)
-            return cfg_fail(cx, k->start_mark, "a key %s is %s (expected one of: %s)", where,
-                            cfg_kind(k), expected);
-        const char *ks = (const char *)k->data.scalar.value;
-        int idx = -1;
-        for (int i = 0; i < nkeys; i++)
-            if (strlen(keys[i].key) == k->data.scalar.length && strcmp(keys[i].key, ks) == 0)
-                idx = i;
-        if (idx < 0) {
-            char shown[64], hint[96] = "";
-            const char *best = NULL;
-            size_t bestd = 3;
-            for (int i = 0; i < nkeys; i++) {
-                size_t d = edit_distance(ks, keys[i].key);
-                if (d < bestd) {
-                    bestd = d;
-                    best = keys[i].key;
-                }
-            }
-            if (best)
-                snprintf(hint, sizeof(hint), ", did you mean '%s'?", best);
-            return cfg_fail(cx, k->start_mark, "unknown key '%s' %s%s (expected one of: %s)",
-                            cfg_show(k, shown, sizeof(shown)), where, hint, expected);
-        }
-        if (vals[idx])
-            return cfg_fail(cx, k->start_mark,
-                            "duplicate key '%s' %s, first given at line %zu (expected each key "
-                            "once)",
-                            keys[idx].key, where, knodes[idx]->start_mark.line + 1);
-        vals[idx] = v;
-        knodes[idx] = k;
-    }
-    for (int i = 0; i < nkeys; i++)
-        if (keys[i].required && !vals[i])
-            return cfg_fail(cx, map->start_mark, "missing required key '%s' %s (expected %s)",
-                            keys[i].key, where, keys[i].required);
+    siphon_yamlx_err_t err;
+    if (siphon_yamlx_walk(cx->doc, map, where, keys, nkeys, vals, NULL, &err) < 0)
+        return cfg_fail(cx, err.mark, "%s", err.msg);
     return 0;
 }
 
@@ -250,11 +156,11 @@ static int cfg_section(cfg_ctx_t *cx, yaml_node_t *v, const char *path, const ch
 {
     if (v->type == YAML_MAPPING_NODE)
         return 0;
-    if (cfg_is_null(v))
+    if (siphon_yamlx_is_null(v))
         return cfg_fail(cx, v->start_mark, "%s has no value (expected a mapping of %s)", path,
                         what);
     return cfg_fail(cx, v->start_mark, "wrong type for %s: found %s (expected a mapping of %s)",
-                    path, cfg_kind(v), what);
+                    path, siphon_yamlx_kind(v), what);
 }
 
 /* A scalar that is neither null nor a collection. */
@@ -264,8 +170,8 @@ static int cfg_scalar(cfg_ctx_t *cx, yaml_node_t *v, const char *path, const cha
     const char *tail = optional ? ", or remove the key to use the default" : "";
     if (v->type != YAML_SCALAR_NODE)
         return cfg_fail(cx, v->start_mark, "wrong type for %s: found %s (expected %s%s)", path,
-                        cfg_kind(v), expected, tail);
-    if (cfg_is_null(v))
+                        siphon_yamlx_kind(v), expected, tail);
+    if (siphon_yamlx_is_null(v))
         return cfg_fail(cx, v->start_mark, "%s has no value (expected %s%s)", path, expected,
                         tail);
     return 0;
@@ -531,7 +437,7 @@ static int cfg_str_list(cfg_ctx_t *cx, yaml_node_t *v, const char *path, char **
 {
     if (v->type != YAML_SEQUENCE_NODE)
         return cfg_fail(cx, v->start_mark, "%s is %s (expected a list of column names, e.g. "
-                        "[CMCOMP, CMCUST])", path, cfg_kind(v));
+                        "[CMCOMP, CMCUST])", path, siphon_yamlx_kind(v));
     int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n == 0)
         return cfg_fail(cx, v->start_mark, "%s is an empty list (expected at least one column "
@@ -614,7 +520,7 @@ static int cfg_source_odbc(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg
         return cfg_fail(cx, tl->start_mark,
                         "source.tables is %s (expected a non-empty list of {table, mode, ...}, "
                         "one per mapped table)",
-                        tl->type == YAML_SEQUENCE_NODE ? "an empty list" : cfg_kind(tl));
+                        tl->type == YAML_SEQUENCE_NODE ? "an empty list" : siphon_yamlx_kind(tl));
     int n = (int)(tl->data.sequence.items.top - tl->data.sequence.items.start);
     if (!(o->tables = calloc((size_t)n, sizeof(*o->tables))))
         return SIPHON_ENOMEM;
@@ -746,11 +652,11 @@ static int cfg_props(cfg_ctx_t *cx, yaml_node_t *sec, siphon_config_t *cfg)
          p++) {
         yaml_node_t *k = cfg_node(cx, p->key), *v = cfg_node(cx, p->value);
         char shown[64], path[160];
-        if (k->type != YAML_SCALAR_NODE || cfg_is_null(k))
+        if (k->type != YAML_SCALAR_NODE || siphon_yamlx_is_null(k))
             return cfg_fail(cx, k->start_mark,
                             "a key in sink.properties is %s (expected a librdkafka property "
                             "name such as bootstrap.servers)",
-                            cfg_kind(k));
+                            siphon_yamlx_kind(k));
         const char *ks = (const char *)k->data.scalar.value;
         for (int i = 0; i < cfg->sink.nprops; i++)
             if (strcmp(cfg->sink.props[i].key, ks) == 0)
@@ -997,7 +903,7 @@ static int cfg_root(cfg_ctx_t *cx, yaml_node_t *root, siphon_config_t *cfg)
         return cfg_fail(cx, root->start_mark,
                         "the configuration is %s (expected a mapping with name, source, sink "
                         "and offsets)",
-                        cfg_kind(root));
+                        siphon_yamlx_kind(root));
     if ((rc = cfg_walk(cx, root, "at the top level", keys, 9, v)) ||
         (rc = cfg_str(cx, v[0], "name", 0, 0, &cfg->name)) ||
         (rc = cfg_source(cx, v[1], cfg)))

@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "mapping/mapping.h"
 #include "mapping/mapping_int.h"
+#include "yamlx/yamlx.h"
 
 #define LD_MAX_KEYS 10
 #define LD_MAX_MAJOR 999999
@@ -43,10 +44,7 @@ typedef struct ld_ctx {
     size_t errsize;
 } ld_ctx_t;
 
-typedef struct ld_key {
-    const char *key;
-    const char *required; /* NULL: optional; else what to write */
-} ld_key_t;
+typedef siphon_yamlx_key_t ld_key_t; /* required: NULL, or what to write (yamlx.h) */
 
 static int ld_fail(ld_ctx_t *cx, yaml_mark_t m, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -64,101 +62,14 @@ static int ld_fail(ld_ctx_t *cx, yaml_mark_t m, const char *fmt, ...)
 
 static yaml_node_t *ld_node(ld_ctx_t *cx, int id) { return yaml_document_get_node(cx->doc, id); }
 
-static int ld_is_null(const yaml_node_t *n)
-{
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
-    const char *s = (const char *)n->data.scalar.value;
-    return n->data.scalar.length == 0 || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-           strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
-}
-
-static const char *ld_kind(const yaml_node_t *n)
-{
-    if (n->type == YAML_SEQUENCE_NODE)
-        return "a list";
-    if (n->type == YAML_MAPPING_NODE)
-        return "a mapping";
-    if (n->type == YAML_SCALAR_NODE && !ld_is_null(n))
-        return "a string";
-    return "nothing";
-}
-
-static size_t ld_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 99;
-    size_t d[64][64];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < c)
-                c = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < c)
-                c = d[i][j - 1] + 1;
-            d[i][j] = c;
-        }
-    return d[la][lb];
-}
-
-/* Check the keys of mapping node `map` (see config.c's twin): unknown, duplicate, non-scalar
- * and missing required keys are errors. vals[i] receives keys[i]'s value node, or NULL. */
+/* Check the keys of mapping node `map` (siphon_yamlx_walk). vals[i] receives keys[i]'s value
+ * node, or NULL; knodes[i] its key node. */
 static int ld_walk(ld_ctx_t *cx, yaml_node_t *map, const char *where, const ld_key_t *keys,
                    int nkeys, yaml_node_t **vals, yaml_node_t **knodes)
 {
-    char expected[256] = "";
-    size_t o = 0;
-    for (int i = 0; i < nkeys; i++) {
-        vals[i] = knodes[i] = NULL;
-        o += (size_t)snprintf(expected + o, sizeof(expected) - o, "%s%s", i ? ", " : "",
-                              keys[i].key);
-        if (o >= sizeof(expected))
-            o = sizeof(expected) - 1;
-    }
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = ld_node(cx, p->key), *v = ld_node(cx, p->value);
-        if (k->type != YAML_SCALAR_NODE)
-            return ld_fail(cx, k->start_mark, "a key %s is %s (expected one of: %s)", where,
-                           ld_kind(k), expected);
-        const char *ks = (const char *)k->data.scalar.value;
-        int idx = -1;
-        for (int i = 0; i < nkeys; i++)
-            if (strcmp(keys[i].key, ks) == 0 && strlen(ks) == k->data.scalar.length)
-                idx = i;
-        if (idx < 0) {
-            const char *best = NULL;
-            size_t bestd = 3;
-            for (int i = 0; i < nkeys; i++) {
-                size_t d = ld_distance(ks, keys[i].key);
-                if (d < bestd) {
-                    bestd = d;
-                    best = keys[i].key;
-                }
-            }
-            char hint[96] = "";
-            if (best)
-                snprintf(hint, sizeof(hint), ", did you mean '%s'?", best);
-            return ld_fail(cx, k->start_mark, "unknown key '%.64s' %s%s (expected one of: %s)",
-                           ks, where, hint, expected);
-        }
-        if (vals[idx])
-            return ld_fail(cx, k->start_mark,
-                           "duplicate key '%s' %s, first given at line %zu (expected each key "
-                           "once)",
-                           keys[idx].key, where, knodes[idx]->start_mark.line + 1);
-        vals[idx] = v;
-        knodes[idx] = k;
-    }
-    for (int i = 0; i < nkeys; i++)
-        if (keys[i].required && !vals[i])
-            return ld_fail(cx, map->start_mark, "missing required key '%s' %s (expected %s)",
-                           keys[i].key, where, keys[i].required);
+    siphon_yamlx_err_t err;
+    if (siphon_yamlx_walk(cx->doc, map, where, keys, nkeys, vals, knodes, &err) < 0)
+        return ld_fail(cx, err.mark, "%s", err.msg);
     return 0;
 }
 
@@ -168,8 +79,8 @@ static int ld_str(ld_ctx_t *cx, yaml_node_t *v, const char *what, const char *ex
 {
     if (v->type != YAML_SCALAR_NODE)
         return ld_fail(cx, v->start_mark, "wrong type for %s: found %s (expected %s)", what,
-                       ld_kind(v), expected);
-    if (ld_is_null(v) || v->data.scalar.length == 0)
+                       siphon_yamlx_kind(v), expected);
+    if (siphon_yamlx_is_null(v) || v->data.scalar.length == 0)
         return ld_fail(cx, v->start_mark, "%s has no value (expected %s)", what, expected);
     if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
         return ld_fail(cx, v->start_mark, "%s contains a NUL character (expected %s)", what,
@@ -189,7 +100,7 @@ static int ld_int(ld_ctx_t *cx, yaml_node_t *v, const char *what, long lo, long 
     if (!end || *end || x < lo || x > hi)
         return ld_fail(cx, v->start_mark,
                        "wrong value for %s: '%.32s' (expected a whole number from %ld to %ld)",
-                       what, v->type == YAML_SCALAR_NODE ? s : ld_kind(v), lo, hi);
+                       what, v->type == YAML_SCALAR_NODE ? s : siphon_yamlx_kind(v), lo, hi);
     *out = (int)x;
     return 0;
 }
@@ -202,8 +113,8 @@ static int ld_const(ld_ctx_t *cx, yaml_node_t *v, const char *what, map_const_t 
         return ld_fail(cx, v->start_mark,
                        "wrong type for %s: found %s (expected a single value such as 'X', 0 or "
                        "~ for null)",
-                       what, ld_kind(v));
-    if (ld_is_null(v)) {
+                       what, siphon_yamlx_kind(v));
+    if (siphon_yamlx_is_null(v)) {
         c->is_null = 1;
         c->text = "";
         return 0;
@@ -495,7 +406,7 @@ static int field_missing(ld_ctx_t *cx, yaml_mark_t m, const siphon_schema_t *sch
     char hint[128] = "";
     size_t bestd = 3;
     for (int i = 0; i < sch->record->nfields; i++) {
-        size_t d = ld_distance(name, sch->record->fields[i].name);
+        size_t d = siphon_yamlx_distance(name, sch->record->fields[i].name);
         if (d < bestd) {
             bestd = d;
             snprintf(hint, sizeof(hint), "; did you mean '%s'?", sch->record->fields[i].name);
@@ -551,7 +462,7 @@ static int bool_lists(ld_ctx_t *cx, map_op_t *op, yaml_node_t *arg)
             return ld_fail(cx, arg->start_mark,
                            "wrong type for the argument of transform 'bool': found %s "
                            "(expected {true: ['Y'], false: ['N', '']})",
-                           ld_kind(arg));
+                           siphon_yamlx_kind(arg));
         if ((rc = op_arg_map(cx, arg, "bool", keys, 2, v, k)))
             return rc;
     }
@@ -589,7 +500,7 @@ static int lookup_arg(ld_ctx_t *cx, map_op_t *op, yaml_node_t *arg, map_target_t
         return ld_fail(cx, arg->start_mark,
                        "wrong type for the argument of transform 'lookup': found %s (expected "
                        "%s)",
-                       ld_kind(arg), arg_example(MAP_X_LOOKUP));
+                       siphon_yamlx_kind(arg), arg_example(MAP_X_LOOKUP));
     if ((rc = op_arg_map(cx, arg, "lookup", keys, 2, v, k)))
         return rc;
     yaml_node_t *codes = v[0];
@@ -597,7 +508,7 @@ static int lookup_arg(ld_ctx_t *cx, map_op_t *op, yaml_node_t *arg, map_target_t
         return ld_fail(cx, codes->start_mark,
                        "wrong type for lookup codes: found %s (expected a mapping of codes to "
                        "values, e.g. {O: OPEN, C: CLOSED})",
-                       codes->type == YAML_MAPPING_NODE ? "an empty mapping" : ld_kind(codes));
+                       codes->type == YAML_MAPPING_NODE ? "an empty mapping" : siphon_yamlx_kind(codes));
     int n = (int)(codes->data.mapping.pairs.top - codes->data.mapping.pairs.start);
     if (!(op->a.lookup.codes = calloc((size_t)n, sizeof(map_code_t))))
         return SIPHON_ENOMEM;
@@ -689,7 +600,7 @@ static int parse_op(ld_ctx_t *cx, yaml_node_t *node, map_field_t *mf, map_op_t *
         const char *best = NULL;
         size_t bestd = 4;
         for (int i = 0; i < MAP_X_COUNT; i++) {
-            size_t d = ld_distance(name, siphon_mapping__op_name((map_xk_t)i));
+            size_t d = siphon_yamlx_distance(name, siphon_mapping__op_name((map_xk_t)i));
             if (d < bestd) {
                 bestd = d;
                 best = siphon_mapping__op_name((map_xk_t)i);
@@ -703,7 +614,7 @@ static int parse_op(ld_ctx_t *cx, yaml_node_t *node, map_field_t *mf, map_op_t *
                        hint);
     }
     op->kind = (map_xk_t)k;
-    if (arg && ld_is_null(arg) && op->kind != MAP_X_DEFAULT)
+    if (arg && siphon_yamlx_is_null(arg) && op->kind != MAP_X_DEFAULT)
         arg = NULL;
     if (!arg && arg_example(op->kind))
         return ld_fail(cx, namenode->start_mark,
@@ -736,7 +647,7 @@ static int parse_op(ld_ctx_t *cx, yaml_node_t *node, map_field_t *mf, map_op_t *
             return ld_int(cx, arg, "the width of pad", 1, 4096, &op->a.pad.width);
         if (arg->type != YAML_MAPPING_NODE)
             return ld_fail(cx, arg->start_mark, "wrong type for pad: found %s (expected %s)",
-                           ld_kind(arg), arg_example(MAP_X_PAD));
+                           siphon_yamlx_kind(arg), arg_example(MAP_X_PAD));
         if ((rc = op_arg_map(cx, arg, name, keys, 3, v, kn)) ||
             (rc = ld_int(cx, v[0], "pad width", 1, 4096, &op->a.pad.width)))
             return rc;
@@ -891,7 +802,7 @@ static int parse_op(ld_ctx_t *cx, yaml_node_t *node, map_field_t *mf, map_op_t *
             return ld_fail(cx, arg->start_mark,
                            "wrong type for the argument of number: found %s (expected e.g. "
                            "{number: {decimal_point: ',', group_separator: '.'}})",
-                           ld_kind(arg));
+                           siphon_yamlx_kind(arg));
         if ((rc = op_arg_map(cx, arg, name, keys, 2, v, kn)))
             return rc;
         for (int i = 0; i < 2; i++) {
@@ -985,7 +896,7 @@ static int parse_ops(ld_ctx_t *cx, yaml_node_t *v, map_field_t *mf, map_op_t **o
                 ? (int)(v->data.sequence.items.top - v->data.sequence.items.start)
                 : 1;
     *nops = 0;
-    if (ld_is_null(v))
+    if (siphon_yamlx_is_null(v))
         return ld_fail(cx, v->start_mark,
                        "transforms has no value (expected a list such as [trim, upper])");
     if (!(*ops = calloc((size_t)(n + reserve_front + 1), sizeof(map_op_t))))
@@ -1023,13 +934,13 @@ static int parse_input(ld_ctx_t *cx, yaml_node_t *v, map_field_t *mf, map_input_
     yaml_node_t *vals[3], *kn[3];
     int rc;
     char where[128];
-    if (v->type == YAML_SCALAR_NODE && !ld_is_null(v))
+    if (v->type == YAML_SCALAR_NODE && !siphon_yamlx_is_null(v))
         return set_input_column(cx, in, v, "a column in columns");
     if (v->type != YAML_MAPPING_NODE)
         return ld_fail(cx, v->start_mark,
                        "wrong type for an item of columns: found %s (expected a column name, "
                        "{column: <name>, transforms: [...]} or {const: <value>})",
-                       ld_kind(v));
+                       siphon_yamlx_kind(v));
     snprintf(where, sizeof(where), "in a column of field '%s'", mf->af->name);
     if ((rc = ld_walk(cx, v, where, keys, 3, vals, kn)))
         return rc;
@@ -1133,7 +1044,7 @@ static int parse_field(ld_ctx_t *cx, yaml_node_t *vn, map_field_t *mf)
     mf->line = (int)vn->start_mark.line + 1;
     mf->col = (int)vn->start_mark.column + 1;
     mf->mapped = 1;
-    if (vn->type == YAML_SCALAR_NODE && !ld_is_null(vn)) {
+    if (vn->type == YAML_SCALAR_NODE && !siphon_yamlx_is_null(vn)) {
         if (!(mf->in = calloc(1, sizeof(map_input_t))))
             return SIPHON_ENOMEM;
         mf->nin = 1;
@@ -1143,7 +1054,7 @@ static int parse_field(ld_ctx_t *cx, yaml_node_t *vn, map_field_t *mf)
         return ld_fail(cx, vn->start_mark,
                        "wrong type for field '%.64s': found %s (expected a column name, or a "
                        "mapping such as {column: hdordn, transforms: [trim]})",
-                       mf->af->name, ld_kind(vn));
+                       mf->af->name, siphon_yamlx_kind(vn));
     snprintf(where, sizeof(where), "in field '%.64s'", mf->af->name);
     if ((rc = ld_walk(cx, vn, where, fkeys, 5, vals, kn)))
         return rc;
@@ -1183,7 +1094,7 @@ static int parse_field(ld_ctx_t *cx, yaml_node_t *vn, map_field_t *mf)
                            "list of 1 to %d columns, e.g. [hdcomp, hdordn])",
                            mf->af->name,
                            cols->type == YAML_SEQUENCE_NODE ? "a list of another length"
-                                                            : ld_kind(cols),
+                                                            : siphon_yamlx_kind(cols),
                            MAP_MAX_INPUTS);
         if (!(mf->in = calloc((size_t)n, sizeof(map_input_t))))
             return SIPHON_ENOMEM;
@@ -1272,7 +1183,7 @@ static int read_fields(ld_ctx_t *cx, yaml_node_t *v)
         return ld_fail(cx, v->start_mark,
                        "wrong type for fields: found %s (expected a mapping of entity field to "
                        "source column, e.g. order_number: hdordn)",
-                       ld_kind(v));
+                       siphon_yamlx_kind(v));
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = ld_node(cx, p->key), *vn = ld_node(cx, p->value);
         const char *name;
@@ -1380,7 +1291,7 @@ static int parse_source(ld_ctx_t *cx, yaml_node_t *v, const char **table, yaml_n
         return ld_fail(cx, v->start_mark,
                        "wrong type for source: found %s (expected a mapping such as "
                        "{table: public.oehdr})",
-                       ld_kind(v));
+                       siphon_yamlx_kind(v));
     if ((rc = ld_walk(cx, v, "in source", srckeys, 3, sv, sk)) ||
         (rc = ld_str(cx, sv[0], "source.table", "schema.table, e.g. public.oehdr", table)))
         return rc;
@@ -1416,7 +1327,7 @@ static int parse_soft_delete(ld_ctx_t *cx, yaml_node_t *v)
         return ld_fail(cx, v->start_mark,
                        "wrong type for soft_delete: found %s (expected e.g. {column: cudltf, "
                        "value: 'D'})",
-                       ld_kind(v));
+                       siphon_yamlx_kind(v));
     if ((rc = ld_walk(cx, v, "in soft_delete", keys, 3, sv, sk)) ||
         (rc = ld_str(cx, sv[0], "soft_delete.column", "a column name", &col)))
         return rc;
@@ -1433,7 +1344,7 @@ static int parse_soft_delete(ld_ctx_t *cx, yaml_node_t *v)
         return ld_fail(cx, sv[1]->start_mark,
                        "wrong type for soft_delete.value: found %s (expected one value; use "
                        "values: [...] for several)",
-                       ld_kind(sv[1]));
+                       siphon_yamlx_kind(sv[1]));
     if ((rc = ld_const_list(cx, vals, "soft_delete values", &map->soft_vals, &map->nsoft)))
         return rc;
     for (int i = 0; i < map->nsoft; i++)
@@ -1519,7 +1430,7 @@ static int load_file(siphon_mapping_t **out, const char *path, const char *schem
         rc = ld_fail(&cx, root ? root->start_mark : start,
                      "the mapping is %s (expected a mapping with entity, version, source, key "
                      "and fields)",
-                     root ? ld_kind(root) : "empty");
+                     root ? siphon_yamlx_kind(root) : "empty");
         goto out;
     }
 
@@ -1546,11 +1457,11 @@ static int load_file(siphon_mapping_t **out, const char *path, const char *schem
             isdigit((unsigned char)s[0]))
             major = strtol(s, &end, 10);
         if (!end || *end || major < 1 || major > LD_MAX_MAJOR) {
-            if (vv->type != YAML_SCALAR_NODE || ld_is_null(vv))
+            if (vv->type != YAML_SCALAR_NODE || siphon_yamlx_is_null(vv))
                 rc = ld_fail(&cx, vv->start_mark,
                              "wrong type for version: found %s (expected the entity's major "
                              "version, a whole number from 1, e.g. version: 1)",
-                             ld_kind(vv));
+                             siphon_yamlx_kind(vv));
             else
                 rc = ld_fail(&cx, vv->start_mark,
                              "wrong value for version: '%.32s' (expected the entity's major "
@@ -1652,20 +1563,20 @@ static int load_file(siphon_mapping_t **out, const char *path, const char *schem
     int nkey = 0;
     if (kv->type == YAML_SEQUENCE_NODE)
         nkey = (int)(kv->data.sequence.items.top - kv->data.sequence.items.start);
-    else if (kv->type == YAML_SCALAR_NODE && !ld_is_null(kv))
+    else if (kv->type == YAML_SCALAR_NODE && !siphon_yamlx_is_null(kv))
         nkey = 1;
     if (nkey == 0) {
         rc = ld_fail(&cx, kv->start_mark,
                      "wrong type for key: found %s (expected a list of entity fields, e.g. "
                      "key: [company, order_number])",
-                     kv->type == YAML_SEQUENCE_NODE ? "an empty list" : ld_kind(kv));
+                     kv->type == YAML_SEQUENCE_NODE ? "an empty list" : siphon_yamlx_kind(kv));
         goto out;
     }
     if (v[T_FIELDS]->type != YAML_MAPPING_NODE) {
         rc = ld_fail(&cx, v[T_FIELDS]->start_mark,
                      "wrong type for fields: found %s (expected a mapping of entity field to "
                      "source column, e.g. order_number: hdordn)",
-                     ld_kind(v[T_FIELDS]));
+                     siphon_yamlx_kind(v[T_FIELDS]));
         goto out;
     }
 
