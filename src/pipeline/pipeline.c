@@ -30,8 +30,21 @@
  * delivered too. Snapshot reads (op r, chunked in their own BEGIN/COMMIT) and changes outside
  * any BEGIN/COMMIT carry no metadata: a snapshot chunk is not a source transaction. Dead
  * letters keep their own fixed schema (no transaction block); END counts them.
+ *
+ * Threads. Everything above runs on the pipeline thread, except on_delivery(): the Kafka sink
+ * calls it from its own sink thread (src/sink/kafka/kafka.c; the file and stdout sinks from
+ * poll() on this one). It touches only the tracker (locked inside), the delivered counter and the fatal flag
+ * and message (atomics: the first failure claims the message, writes it, then raises the flag
+ * with release order, so whoever sees the flag reads a complete message). The pipeline thread
+ * does not lock per event: produce() counts the events of the open entry in p->unadded and
+ * add_pending() hands the count to the tracker in one call, before the entry is closed and at
+ * every advance(); a delivery that overtakes the count only takes the OPEN entry below zero
+ * (tracker.c), which can never acknowledge anything. Where the loop waits for deliveries (a
+ * full sink queue in produce(), the drain) kops->poll() blocks until the sink has moved
+ * (reports served, room made), so waiting costs nothing and wakes as soon as there is room.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +94,11 @@ typedef struct pipe {
     siphon_buf_t kbuf, vbuf;
     char errbuf[1024];
 
-    int fatal;
+    atomic_int fatal;        /* a delivery failed: stop (set last, with release order) */
+    atomic_int fatal_claimed; /* the first failure writes fatal_msg */
     char fatal_msg[1024];
+    atomic_uint_fast64_t delivered; /* reported delivered (st.delivered at the end) */
+    uint64_t unadded;        /* events produced into cur_seq not yet added to the tracker */
 
     siphon_pos_t acked;
     int have_acked, dirty;
@@ -133,18 +149,43 @@ static int64_t now_us_wall(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The sink's delivery callback: on the sink's reporting thread (see Threads above). */
 static void on_delivery(void *msg_opaque, int err, const char *errstr, void *cb_opaque)
 {
     pipe_t *p = cb_opaque;
     if (err) {
         /* Fatal for the position: never decrement, never skip. */
-        if (!p->fatal)
+        int unclaimed = 0;
+        if (atomic_compare_exchange_strong(&p->fatal_claimed, &unclaimed, 1)) {
             snprintf(p->fatal_msg, sizeof(p->fatal_msg), "%s", errstr ? errstr : "delivery failed");
-        p->fatal = 1;
+            atomic_store_explicit(&p->fatal, 1, memory_order_release);
+        }
         return;
     }
     siphon_tracker_delivered(p->trk, (uint64_t)(uintptr_t)msg_opaque);
-    p->st.delivered++;
+    atomic_fetch_add_explicit(&p->delivered, 1, memory_order_relaxed);
+}
+
+/* Hand the events produced into the open entry since the last call to the tracker. */
+static void add_pending(pipe_t *p)
+{
+    if (p->unadded) {
+        siphon_tracker_add_n(p->trk, p->cur_seq, p->unadded);
+        p->unadded = 0;
+    }
+}
+
+/* Close the open entry at pos (NULL: abandon it, it will be read again), with its events. */
+static int close_entry(pipe_t *p, const siphon_pos_t *pos)
+{
+    int rc = 0;
+    add_pending(p);
+    if (pos)
+        rc = siphon_tracker_commit(p->trk, p->cur_seq, pos);
+    else
+        siphon_tracker_abandon(p->trk, p->cur_seq);
+    p->cur_seq = 0;
+    return rc;
 }
 
 static int mapping_index(pipe_t *p, const siphon_mapping_t *map)
@@ -163,7 +204,7 @@ static int produce(pipe_t *p, const siphon_sink_msg_t *msg)
     for (;;) {
         int rc = p->kops->produce(p->snk, msg, p->errbuf, sizeof(p->errbuf));
         if (rc == 0) {
-            siphon_tracker_add(p->trk, p->cur_seq);
+            p->unadded++; /* the tracker hears of it in add_pending() */
             return 0;
         }
         if (rc != SIPHON_EAGAIN)
@@ -488,7 +529,7 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
     switch ((int)rec->kind) {
     case SIPHON_REC_BEGIN:
         if (p->cur_seq) /* a BEGIN without COMMIT: the source restarted the transaction */
-            siphon_tracker_abandon(p->trk, p->cur_seq);
+            close_entry(p, NULL);
         if (!(p->cur_seq = siphon_tracker_begin(p->trk)))
             return SIPHON_ENOMEM;
         p->txid = rec->txid;
@@ -512,10 +553,11 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
             rc = rec->op == SIPHON_OP_TRUNCATE
                      ? handle_truncate(p, rec)
                      : siphon_mapset_apply(p->ms, rec, p->errbuf, sizeof(p->errbuf), on_mapped, p);
-            siphon_tracker_commit(p->trk, p->cur_seq, &rec->pos);
-            p->cur_seq = 0;
+            /* a change whose events were not all produced (the run stops) must not be
+             * acknowledged when the ones that were are delivered: abandoned, read again */
+            int crc = close_entry(p, rc < 0 ? NULL : &rec->pos);
             p->st.changes++;
-            return rc;
+            return rc < 0 ? rc : crc;
         }
         p->chg = rec;
         p->sub_idx = 0;
@@ -533,8 +575,7 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
         if (p->tx_begun && (rc = txn_produce(p, 1)) < 0)
             return rc;
         txn_reset(p, 0);
-        rc = siphon_tracker_commit(p->trk, p->cur_seq, &rec->pos);
-        p->cur_seq = 0;
+        rc = close_entry(p, &rec->pos);
         p->st.txns++;
         return rc;
     case SIPHON_REC_POSITION:
@@ -542,10 +583,8 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
             return 0; /* inside a transaction: its commit will carry the position */
         return siphon_tracker_position(p->trk, &rec->pos);
     case SIPHON_REC_RESET:
-        if (p->cur_seq) {
-            siphon_tracker_abandon(p->trk, p->cur_seq);
-            p->cur_seq = 0;
-        }
+        if (p->cur_seq)
+            close_entry(p, NULL);
         txn_reset(p, 0);
         return 0;
     default:
@@ -558,6 +597,7 @@ static int handle_record(pipe_t *p, const siphon_change_t *rec)
 static int advance(pipe_t *p, int force)
 {
     siphon_pos_t pos = {0};
+    add_pending(p); /* keeps siphon_tracker_pending() (progress, drain) up to date */
     if (siphon_tracker_advance(p->trk, &pos)) {
         siphon_pos_free(&p->acked);
         p->acked = pos;
@@ -789,11 +829,8 @@ out:
 
 static int pipe_drain(pipe_t *p)
 {
-    if (p->cur_seq) {
-        /* read only partly: the source sends it again after a restart */
-        siphon_tracker_abandon(p->trk, p->cur_seq);
-        p->cur_seq = 0;
-    }
+    if (p->cur_seq) /* read only partly: the source sends it again after a restart */
+        close_entry(p, NULL);
     int64_t deadline = now_ms() + 30000;
     while (p->snk && siphon_tracker_pending(p->trk) > 0 && !p->fatal && now_ms() < deadline) {
         p->kops->poll(p->snk, 100);
@@ -877,6 +914,7 @@ out:
         pipe_drain(p);
         snprintf(errbuf, errsize, "%s", keep);
     }
+    p->st.delivered = atomic_load(&p->delivered);
     if (stats)
         *stats = p->st;
     if (p->src)

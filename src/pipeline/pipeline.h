@@ -4,9 +4,10 @@
  *
  * The pipeline owns the loop (one thread): it asks the connector for a batch, maps each change
  * through the compiled mappings, encodes key and envelope, hands them to the sink with the
- * tracker entry of their transaction as opaque, serves delivery reports, and moves the
- * acknowledged position forward: to the source (ack) and to the offsets file (atomically, at most
- * every flush_interval_ms and on shutdown). It never includes a connector's or sink's header:
+ * tracker entry of their transaction as opaque, and moves the acknowledged position forward: to
+ * the source (ack) and to the offsets file (atomically, at most every flush_interval_ms and on
+ * shutdown). Delivery reports reach the tracker from whichever thread the sink reports on (the
+ * Kafka sink: its own sink thread; see sink.h). It never includes a connector's or sink's header:
  * it gets their callback tables from the caller (the CLI's registry).
  */
 #ifndef SIPHON_PIPELINE_H
@@ -34,6 +35,12 @@
  * Invariant: the acknowledged position is the pos of the last entry of the unbroken prefix of
  * CLOSED entries whose pending count is 0. An OPEN entry (a transaction still arriving) blocks
  * everything after it. A failed delivery never decrements: the caller stops.
+ *
+ * Every function may be called from any thread (one mutex inside): deliveries come from the
+ * sink's reporting thread while the pipeline thread opens and pops entries. Events may be added
+ * to an OPEN entry after some of them were already reported delivered (the pipeline counts them
+ * itself and adds them in bulk, before it closes the entry): pending may dip below zero while
+ * the entry is OPEN and is exact from its close on.
  */
 typedef struct siphon_tracker siphon_tracker_t;
 
@@ -43,8 +50,9 @@ void siphon_tracker_destroy(siphon_tracker_t *trk);
 
 /* Open an entry for a transaction; returns its seq. 0 is never a valid seq. Returns 0 on ENOMEM. */
 uint64_t siphon_tracker_begin(siphon_tracker_t *trk);
-/* One more event of entry seq is in flight. */
+/* One more event (n more events) of entry seq is in flight. Only while seq is OPEN. */
 void siphon_tracker_add(siphon_tracker_t *trk, uint64_t seq);
+void siphon_tracker_add_n(siphon_tracker_t *trk, uint64_t seq, uint64_t n);
 /* Close entry seq with its commit position (copied). 0 or SIPHON_ENOMEM. */
 int siphon_tracker_commit(siphon_tracker_t *trk, uint64_t seq, const siphon_pos_t *pos);
 /* Close entry seq with no position: it will be sent again and must not be acknowledged. */
@@ -56,7 +64,8 @@ void siphon_tracker_delivered(siphon_tracker_t *trk, uint64_t seq);
 /* Pop the completed prefix. Returns 1 and moves the newest acknowledged position into *out (the
  * caller then owns out->text; free with siphon_pos_free) when it moved, else 0. */
 int siphon_tracker_advance(siphon_tracker_t *trk, siphon_pos_t *out);
-/* Entries not yet popped, and events in flight across them. */
+/* Entries not yet popped, and events in flight across them (events added and not yet
+ * delivered; 0 while deliveries are ahead of the adds). */
 size_t siphon_tracker_entries(const siphon_tracker_t *trk);
 uint64_t siphon_tracker_pending(const siphon_tracker_t *trk);
 

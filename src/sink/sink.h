@@ -2,8 +2,14 @@
  * sink.h - the interface every sink implements (Kafka, Avro container files, stdout).
  *
  * A sink takes encoded messages asynchronously and reports each one delivered or failed through
- * the delivery callback, from inside poll() or flush(), on the caller's thread. The pipeline
- * passes an opaque per message (its position-tracker entry) and gets it back in the report.
+ * the delivery callback. The pipeline passes an opaque per message (its position-tracker entry)
+ * and gets it back in the report. A sink reports either from inside poll() or flush() on the
+ * caller's thread (file, stdout), or from a thread of its own (Kafka: a sink thread that hands
+ * the messages to librdkafka and serves its reports, off the pipeline thread); then poll()
+ * only waits until that thread has moved (reports made, room in its queue). Either way one
+ * thread at a time calls the callback, a report may come as soon as produce() has taken the
+ * message (even before it returns), and the callback must be safe against the caller's
+ * thread.
  * A failure the sink has given up on (retries exhausted, message too large) is final: the
  * pipeline stops without acknowledging anything past it.
  */
@@ -67,7 +73,9 @@ typedef struct siphon_sink_ops {
     int (*produce)(siphon_sink_t *snk, const siphon_sink_msg_t *msg, char *errbuf,
                    size_t errsize);
 
-    /* Serve delivery reports, waiting up to timeout_ms for one. Returns how many were served. */
+    /* Serve delivery reports (or, for a sink that reports from its own thread, take note of
+     * those it made since the last call), waiting up to timeout_ms for one (or, for that sink,
+     * for room in its queue). Returns how many reports. */
     int (*poll)(siphon_sink_t *snk, int timeout_ms);
 
     /* Wait until everything queued has been reported, at most timeout_ms. 0 or SIPHON_ETIMEDOUT. */

@@ -67,25 +67,37 @@ typedef struct held {
     int end;
 } held_t;
 
+/* The Kafka sink reports deliveries on its own thread (src/sink/kafka/kafka.c) while the
+ * pipeline thread produces and polls and the test thread reads the counters: W.mu guards
+ * held, nheld and ends_produced. */
 static struct {
+    pthread_mutex_t mu;
     siphon_sink_delivery_cb cb;
     void *cb_opaque;
-    void **held;   /* original opaques of END reports held back (pipeline thread only) */
+    void **held;   /* original opaques of END reports held back */
     int nheld;
     long ends_produced;
-} W;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void w_delivery(void *msg_opaque, int err, const char *errstr, void *cbo)
 {
     held_t *h = msg_opaque;
+    void *orig = h->orig;
+    int hold = 0;
     (void)cbo;
+    pthread_mutex_lock(&W.mu);
     if (h->end && !err && g_hold) {
-        W.held = realloc(W.held, (size_t)(W.nheld + 1) * sizeof(*W.held));
-        W.held[W.nheld++] = h->orig;
-    } else {
-        W.cb(h->orig, err, errstr, W.cb_opaque);
+        void **n = realloc(W.held, (size_t)(W.nheld + 1) * sizeof(*W.held));
+        if (!n)
+            abort();
+        W.held = n;
+        W.held[W.nheld++] = orig;
+        hold = 1;
     }
+    pthread_mutex_unlock(&W.mu);
     free(h);
+    if (!hold)
+        W.cb(orig, err, errstr, W.cb_opaque);
 }
 
 static int w_open(siphon_sink_t **out, const siphon_config_t *cfg, siphon_sink_delivery_cb cb,
@@ -100,36 +112,61 @@ static int w_produce(siphon_sink_t *snk, const siphon_sink_msg_t *msg, char *err
                      size_t errsize)
 {
     held_t *h = calloc(1, sizeof(*h));
+    if (!h)
+        abort();
     siphon_sink_msg_t m = *msg;
     const uint8_t *v = msg->value;
     h->orig = msg->opaque;
     /* a TransactionEvent starts with its status string: zigzag length 3, "END" */
-    h->end = !strcmp(msg->topic, TXN_TOPIC) && v && msg->vlen > 14 &&
-             memcmp(v + SIPHON_AVRO_SOE_HEADER_LEN, "\x06" "END", 4) == 0;
+    int end = !strcmp(msg->topic, TXN_TOPIC) && v && msg->vlen > 14 &&
+              memcmp(v + SIPHON_AVRO_SOE_HEADER_LEN, "\x06" "END", 4) == 0;
+    h->end = end;
     m.opaque = h;
+    /* once produced, h belongs to the delivery report (which may come at once) */
     int rc = siphon_kafka_sink.produce(snk, &m, errbuf, errsize);
-    if (rc < 0)
+    if (rc < 0) {
         free(h);
-    else if (h->end)
+    } else if (end) {
+        pthread_mutex_lock(&W.mu);
         W.ends_produced++;
+        pthread_mutex_unlock(&W.mu);
+    }
     return rc;
 }
 
 static int w_poll(siphon_sink_t *snk, int timeout_ms)
 {
     int n = siphon_kafka_sink.poll(snk, timeout_ms);
+    void **rel = NULL;
+    int nrel = 0;
+    pthread_mutex_lock(&W.mu);
     if (!g_hold && W.nheld) { /* released: report them now, on the pipeline thread */
-        for (int i = 0; i < W.nheld; i++)
-            W.cb(W.held[i], 0, NULL, W.cb_opaque);
-        n += W.nheld;
+        rel = W.held;
+        nrel = W.nheld;
+        W.held = NULL;
         W.nheld = 0;
     }
-    return n;
+    pthread_mutex_unlock(&W.mu);
+    for (int i = 0; i < nrel; i++)
+        W.cb(rel[i], 0, NULL, W.cb_opaque);
+    free(rel);
+    return n + nrel;
 }
 
 static long w_inflight(siphon_sink_t *snk)
 {
-    return siphon_kafka_sink.inflight(snk) + W.nheld;
+    pthread_mutex_lock(&W.mu);
+    long held = W.nheld;
+    pthread_mutex_unlock(&W.mu);
+    return siphon_kafka_sink.inflight(snk) + held;
+}
+
+static long ends_produced(void)
+{
+    pthread_mutex_lock(&W.mu);
+    long n = W.ends_produced;
+    pthread_mutex_unlock(&W.mu);
+    return n;
 }
 
 /* ---- the run ---- */
@@ -426,7 +463,7 @@ static void test_end_holds_the_position(void **state)
     th_env_t *env = st->env;
     th_log("END's delivery held: change events and BEGIN arrive, the position does not move");
     g_hold = 1;
-    long ends0 = W.ends_produced;
+    long ends0 = ends_produced();
     IT_CHECK(env, th_pg_exec(env->pg, "INSERT INTO oehdr (hdcomp, hdordn, hdcust, hdamt) VALUES"
                                       " ('02','E1','K',1), ('02','E2','K',2)") == 0, "SQL");
     int so0 = st->so.n, tx0 = st->tx.n;
@@ -441,9 +478,9 @@ static void test_end_holds_the_position(void **state)
     th_event_clear(&ev);
     poll_until(st, st->c_tx, &st->tx, tx0 + 2, TXN_TOPIC); /* BEGIN, and END reached Kafka */
     int64_t until = th_now_ms() + 5000;
-    while (W.ends_produced == ends0 && th_now_ms() < until)
+    while (ends_produced() == ends0 && th_now_ms() < until)
         th_sleep_ms(50);
-    IT_CHECK(env, W.ends_produced == ends0 + 1, "END was not produced");
+    IT_CHECK(env, ends_produced() == ends0 + 1, "END was not produced");
     th_sleep_ms(1500); /* status updates go out every 500 ms */
     IT_CHECK(env, acked() < txpos, "acknowledged %" PRIx64 ", the transaction's position %"
              PRIx64 ", with END's delivery held", acked(), txpos);
