@@ -51,6 +51,7 @@
 #include <mysql.h>
 
 #include "connectors/mysql/my_int.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -59,35 +60,6 @@
 static atomic_uint_fast64_t my_version_seq = (uint64_t)1 << 48;
 
 #define MY_TMAPS_MAX 4096
-
-int64_t siphon_my__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct timespec siphon_my__abs_after(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-void siphon_my__cond_init(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
 
 /* ---- batches ---- */
 
@@ -206,7 +178,7 @@ static my_defcache_t **defcache_of(my_stream_t *st)
 
 void siphon_my__stream_init(my_stream_t *st)
 {
-    st->last_event_ms = siphon_my__now_ms();
+    st->last_event_ms = siphon_clock_now_ms();
     siphon_my__batch_init(&st->pass_over);
 }
 
@@ -1813,7 +1785,7 @@ int siphon_my__stream_event(my_stream_t *st, const uint8_t *ev, size_t len, char
     int rc = 0;
 
     st->events++;
-    st->last_event_ms = siphon_my__now_ms();
+    st->last_event_ms = siphon_clock_now_ms();
     if (type == MYE_FORMAT_DESCRIPTION) {
         /* binlog version(2) server version(50) created(4) header length(1) post-header
          * lengths... checksum algorithm(1) checksum(4) */

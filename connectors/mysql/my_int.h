@@ -494,12 +494,6 @@ int siphon_my__conninfo_parse(my_conninfo_t *ci, const char *text, char *errbuf,
                               size_t errsize);
 void siphon_my__conninfo_free(my_conninfo_t *ci);
 
-/* Monotonic milliseconds; the CLOCK_MONOTONIC instant ms from now (for a condition variable
- * made by siphon_my__cond_init(), whose timed waits use that clock). */
-int64_t siphon_my__now_ms(void);
-struct timespec siphon_my__abs_after(int64_t ms);
-void siphon_my__cond_init(pthread_cond_t *cv);
-
 /* What the reader thread is doing (for open() and logs). */
 typedef enum my_rstate {
     MY_R_CONNECTING = 0, /* a connection attempt is under way */

@@ -51,6 +51,7 @@
 
 #include "config/config.h"
 #include "connectors/mysql/my_int.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -580,11 +581,11 @@ int siphon_my__snap_setup(siphon_source_t *src, const siphon_config_t *cfg, cons
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&s->mu, NULL);
-    siphon_my__cond_init(&s->cv_ready);
-    siphon_my__cond_init(&s->cv_space);
+    siphon_clock_cond_init(&s->cv_ready);
+    siphon_clock_cond_init(&s->cv_space);
     src->snap = s;
     s->chunk_rows = cfg->source.snapshot_chunk_rows > 0 ? cfg->source.snapshot_chunk_rows : 10000;
-    s->started_ms = siphon_my__now_ms();
+    s->started_ms = siphon_clock_now_ms();
     siphon_progress_init(&s->prog, "mysql", "snapshot", "rows", -1);
     for (int i = 0; i < src->ntables; i++) {
         my_snap_table_t *t = &s->t[s->nt++];
@@ -903,7 +904,7 @@ static void *worker_main(void *arg)
             if (!s->t[i].taken) {
                 ti = i;
                 s->t[i].taken = 1;
-                s->t[i].started_ms = siphon_my__now_ms();
+                s->t[i].started_ms = siphon_clock_now_ms();
             }
         pthread_mutex_unlock(&s->mu);
         if (ti < 0)
@@ -979,14 +980,14 @@ int siphon_my__snap_next(siphon_source_t *src, siphon_batch_t *batch, int timeou
     }
     if (!s->thr && (rc = start_workers(src, errbuf, errsize)) < 0)
         return rc;
-    int64_t until = siphon_my__now_ms() + (timeout_ms < 100 ? (timeout_ms > 0 ? timeout_ms : 0)
+    int64_t until = siphon_clock_now_ms() + (timeout_ms < 100 ? (timeout_ms > 0 ? timeout_ms : 0)
                                                             : 100);
     pthread_mutex_lock(&s->mu);
     while (!s->head && !s->failed && s->workers_left > 0) {
-        int64_t now = siphon_my__now_ms();
+        int64_t now = siphon_clock_now_ms();
         if (now >= until)
             break;
-        struct timespec ts = siphon_my__abs_after(until - now);
+        struct timespec ts = siphon_clock_abs_after(until - now);
         pthread_cond_timedwait(&s->cv_ready, &s->mu, &ts);
     }
     my_chunk_t *c = s->head;
@@ -1011,7 +1012,7 @@ int siphon_my__snap_next(siphon_source_t *src, siphon_batch_t *batch, int timeou
         for (int i = 0; i < s->nconns; i++)
             run(src, s->conns[i], "COMMIT", "end the snapshot transaction", errbuf, errsize);
         siphon_log(SIPHON_LOG_INFO, "mysql", "snapshot done in %" PRId64 " s",
-                   (siphon_my__now_ms() - s->started_ms) / 1000);
+                   (siphon_clock_now_ms() - s->started_ms) / 1000);
         siphon_my__snap_free(src);
         return 1;
     }

@@ -62,6 +62,7 @@
 #include "config/config.h"
 #include "connectors/mysql/my_int.h"
 #include "connectors/mysql/mysql.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -312,7 +313,7 @@ static void *reader_main(void *arg)
         src->backoff_ms = delay * 2 > MY_BACKOFF_MAX_MS ? MY_BACKOFF_MAX_MS : delay * 2;
         siphon_log(SIPHON_LOG_WARNING, "mysql", "%s; reconnecting in %d ms, resuming at %s",
                    errbuf[0] ? errbuf : "replication connection lost", delay, at);
-        struct timespec until = siphon_my__abs_after(delay);
+        struct timespec until = siphon_clock_abs_after(delay);
         while (!src->stop && pthread_cond_timedwait(&src->cv_space, &src->mu, &until) == 0)
             ;
         pthread_mutex_unlock(&src->mu);
@@ -419,8 +420,8 @@ static int open_once(siphon_source_t **out, const siphon_config_t *cfg,
         return siphon_err(errbuf, errsize, SIPHON_ENOMEM, "out of memory");
     pthread_mutex_init(&src->mu, NULL);
     pthread_mutex_init(&src->cat_mu, NULL);
-    siphon_my__cond_init(&src->cv_data);
-    siphon_my__cond_init(&src->cv_space);
+    siphon_clock_cond_init(&src->cv_data);
+    siphon_clock_cond_init(&src->cv_space);
     src->repl_fd = -1;
     src->backoff_ms = MY_BACKOFF_MIN_MS;
     siphon_my__batch_init(&src->batches[0]);
@@ -535,7 +536,7 @@ static int open_once(siphon_source_t **out, const siphon_config_t *cfg,
      * purged binlog) fail open() rather than the first next(). A retriable failure leaves
      * the reader retrying with its backoff. */
     pthread_mutex_lock(&src->mu);
-    struct timespec until = siphon_my__abs_after((int64_t)(src->ci.connect_timeout_s + 5) * 1000);
+    struct timespec until = siphon_clock_abs_after((int64_t)(src->ci.connect_timeout_s + 5) * 1000);
     while (src->thr_started && src->rstate == MY_R_CONNECTING &&
            pthread_cond_timedwait(&src->cv_data, &src->mu, &until) == 0)
         ;
@@ -609,7 +610,7 @@ static int my_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
     pthread_mutex_lock(&src->mu);
     /* the previous batch is done: its records, rows and values go */
     siphon_my__batch_reset(src->out);
-    int64_t now = siphon_my__now_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t now = siphon_clock_now_ms(), deadline = now + (timeout_ms > 0 ? timeout_ms : 0);
     int64_t linger_until = 0;
     for (;;) {
         my_batch_t *f = src->fill;
@@ -627,9 +628,9 @@ static int my_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
         }
         if (now >= deadline)
             break;
-        struct timespec ts = siphon_my__abs_after(wait_until - now);
+        struct timespec ts = siphon_clock_abs_after(wait_until - now);
         pthread_cond_timedwait(&src->cv_data, &src->mu, &ts);
-        now = siphon_my__now_ms();
+        now = siphon_clock_now_ms();
     }
     if (src->fill->n > 0) {
         my_batch_t *t = src->out;

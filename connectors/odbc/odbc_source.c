@@ -40,6 +40,7 @@
 #include "config/config.h"
 #include "connectors/odbc/odbc.h"
 #include "connectors/odbc/odbc_int.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -145,13 +146,6 @@ struct siphon_source {
 /* Process-wide so that (relation, version) names one shape across connectors. */
 static atomic_uint_fast64_t rel_version_seq;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int64_t ms)
 {
     if (ms <= 0)
@@ -182,7 +176,7 @@ static int clock_read(siphon_source_t *src, char *errbuf, size_t errsize)
     }
     free(text);
     src->clock_us = us;
-    src->clock_mono_ms = now_ms();
+    src->clock_mono_ms = siphon_clock_now_ms();
     return 0;
 }
 
@@ -190,7 +184,7 @@ static int clock_read(siphon_source_t *src, char *errbuf, size_t errsize)
  * (the host's wall clock is never used). */
 static int64_t db_now_us(const siphon_source_t *src)
 {
-    return src->clock_us + (now_ms() - src->clock_mono_ms) * 1000;
+    return src->clock_us + (siphon_clock_now_ms() - src->clock_mono_ms) * 1000;
 }
 
 /* ---- batch records ---- */
@@ -876,13 +870,13 @@ static int poll_step(siphon_source_t *src, odbc_table_t *t, char *errbuf, size_t
     int rc, tsmode = t->mode == ODBC_M_TS || t->mode == ODBC_M_TSINC;
     char hi[40];
     odbc_qkind_t qk;
-    int64_t t0 = now_ms();
+    int64_t t0 = siphon_clock_now_ms();
 
     if ((rc = siphon_odbc__wm_copy(&next, &t->wm)) < 0)
         return rc;
     if (tsmode && !next.hi) {
         /* a new sweep: up to the database clock minus the lag */
-        if (now_ms() - src->clock_mono_ms >= CLOCK_REFRESH_MS &&
+        if (siphon_clock_now_ms() - src->clock_mono_ms >= CLOCK_REFRESH_MS &&
             (rc = clock_read(src, errbuf, errsize)) < 0)
             goto out;
         int64_t hi_us = db_now_us(src) - (int64_t)src->lag_ms * 1000, base_us;
@@ -975,7 +969,7 @@ static int poll_step(siphon_source_t *src, odbc_table_t *t, char *errbuf, size_t
     src->seq = seq;
     src->polls++;
     t->caught_up = !full;
-    t->poll_due = full ? now_ms() : t0 + src->poll_ms;
+    t->poll_due = full ? siphon_clock_now_ms() : t0 + src->poll_ms;
     if (e.n || siphon_log_enabled(SIPHON_LOG_DEBUG))
         siphon_log(SIPHON_LOG_DEBUG, "odbc", "%s of %s: %ld row(s) read, %d change(s), %s%s",
                    qkind_name(qk), t->full, nrows, e.n, full ? "more to read" : "caught up",
@@ -1145,7 +1139,7 @@ static int recon_step(siphon_source_t *src, odbc_table_t *t, char *errbuf, size_
         t->nmissing += nfresh;
         rc = wm_set_cursor(src, &t->recon_wm, t, cells + (size_t)(nrows - 1) * (size_t)t->nkey,
                            ident, t->nkey);
-        t->recon_due = now_ms();
+        t->recon_due = siphon_clock_now_ms();
         goto out;
     }
 
@@ -1178,7 +1172,7 @@ static int recon_step(siphon_source_t *src, odbc_table_t *t, char *errbuf, size_
     siphon_odbc__wm_clear(&t->recon_wm);
     siphon_buf_reset(&t->missing);
     t->nmissing = 0;
-    t->recon_due = now_ms() + (int64_t)src->recon_s * 1000;
+    t->recon_due = siphon_clock_now_ms() + (int64_t)src->recon_s * 1000;
 out:
     siphon_buf_free(&kb);
     siphon_buf_free(&fresh);
@@ -1196,7 +1190,7 @@ static void conn_drop(siphon_source_t *src, const char *why)
     src->backoff_ms = src->backoff_ms ? src->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (src->backoff_ms > BACKOFF_MAX_MS)
         src->backoff_ms = BACKOFF_MAX_MS;
-    src->retry_at = now_ms() + src->backoff_ms;
+    src->retry_at = siphon_clock_now_ms() + src->backoff_ms;
     src->reconnects++;
     siphon_log(SIPHON_LOG_WARNING, "odbc",
                "lost the connection to %s: %s; reconnecting in %d ms (the interrupted poll is "
@@ -1584,7 +1578,7 @@ static int odbc_open(siphon_source_t **out, const siphon_config_t *cfg,
         goto fail;
 
     /* Watermarks: resume each table where the stored position says. */
-    int64_t now = now_ms();
+    int64_t now = siphon_clock_now_ms();
     uint64_t unix_now = (uint64_t)time(NULL);
     for (int i = 0; i < src->ntables; i++) {
         odbc_table_t *t = &src->tables[i];
@@ -1809,13 +1803,13 @@ static int odbc_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms
     if (src->failed)
         return siphon_err(errbuf, errsize, SIPHON_EIO, "%s", src->failed_msg);
 
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = siphon_clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        int64_t now = now_ms();
+        int64_t now = siphon_clock_now_ms();
         if (!src->up) {
             if (now < src->retry_at) {
                 sleep_ms((src->retry_at < deadline ? src->retry_at : deadline) - now);
-                if (now_ms() < src->retry_at)
+                if (siphon_clock_now_ms() < src->retry_at)
                     break;
             }
             rc = conn_up(src, errbuf, errsize);
@@ -1836,7 +1830,7 @@ static int odbc_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms
         if (due > now) {
             int64_t until = due < deadline ? due : deadline;
             sleep_ms(until - now);
-            if (now_ms() < due)
+            if (siphon_clock_now_ms() < due)
                 break;
         }
         int before = src->nrecs;
@@ -1848,7 +1842,7 @@ static int odbc_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms
         }
         if (rc < 0)
             return rc;
-        if (src->nrecs > 0 || now_ms() >= deadline)
+        if (src->nrecs > 0 || siphon_clock_now_ms() >= deadline)
             break;
     }
     batch->recs = src->recs;

@@ -59,6 +59,7 @@
 
 #include "config/config.h"
 #include "connectors/postgres/pg_int.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -599,7 +600,7 @@ static int chunk_collect(siphon_source_t *src, int block, char *errbuf, size_t e
                    "reconnecting and reading it again", full, t->chunks, inc->errmsg);
         PQfinish(inc->conn);
         inc->conn = NULL;
-        inc->retry_at_ms = siphon_progress_now_ms() + 2000;
+        inc->retry_at_ms = siphon_clock_now_ms() + 2000;
         return 0;
     }
     PGresult *rb = PQexec(inc->conn, "ROLLBACK");
@@ -809,7 +810,7 @@ static int on_message(void *opaque, pg_stream_t *st, int transactional, uint64_t
                                  "requested is not visible yet");
             inc->phase = INC_IDLE;
             inc->mem_dirty = 1;
-            inc->retry_at_ms = siphon_progress_now_ms() + 100;
+            inc->retry_at_ms = siphon_clock_now_ms() + 100;
             rc = 0;
         }
         goto out;
@@ -876,7 +877,7 @@ int siphon_pg__inc_tick(siphon_source_t *src, char *errbuf, size_t errsize)
         chunk_reset(inc);
     if ((rc = suffix_publish(src)) < 0)
         return siphon_err(errbuf, errsize, rc, "out of memory");
-    int64_t now = siphon_progress_now_ms();
+    int64_t now = siphon_clock_now_ms();
     if (inc->phase != INC_IDLE || inc->nq == 0 || src->state != PG_S_STREAMING ||
         now < inc->retry_at_ms)
         return 0;

@@ -40,6 +40,7 @@
 
 #include "config/config.h"
 #include "connectors/postgres/pg_int.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -428,7 +429,7 @@ int siphon_pg__snap_setup(siphon_source_t *src, const siphon_config_t *cfg,
     src->snap = s;
     s->chunk_rows = cfg->source.snapshot_chunk_rows > 0 ? cfg->source.snapshot_chunk_rows : 10000;
     siphon_progress_init(&s->progress, "pg", "snapshot", "rows", -1);
-    s->started_ms = s->progress.last_ms = siphon_progress_now_ms();
+    s->started_ms = s->progress.last_ms = siphon_clock_now_ms();
     for (int i = 0; i < ntables; i++) {
         pg_snap_table_t *t = &s->t[s->nt++];
         if (siphon_pg__snap_table_init(t, tables[i].schema, tables[i].table) < 0) {
@@ -795,7 +796,7 @@ int siphon_pg__snap_next(siphon_source_t *src, char *errbuf, size_t errsize)
             if (t->done || table_busy(s, ti))
                 continue;
             if (!t->started_ms)
-                t->started_ms = siphon_progress_now_ms();
+                t->started_ms = siphon_clock_now_ms();
             if ((rc = chunk_send(s, s->conns[ci], t, errbuf, errsize)) < 0)
                 return rc;
             s->busy[ci] = ti;
@@ -803,7 +804,7 @@ int siphon_pg__snap_next(siphon_source_t *src, char *errbuf, size_t errsize)
         reading += s->busy[ci] >= 0;
     }
     if (!reading) {
-        int64_t secs = (siphon_progress_now_ms() - s->started_ms) / 1000;
+        int64_t secs = (siphon_clock_now_ms() - s->started_ms) / 1000;
         siphon_log(SIPHON_LOG_INFO, "pg", "snapshot done in %" PRId64 " s", secs);
         for (int ci = 0; ci < s->nconns; ci++)
             siphon_pg__exec_ok(s->conns[ci], "COMMIT", "end the snapshot transaction", errbuf,

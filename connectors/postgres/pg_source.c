@@ -49,6 +49,7 @@
 #include "config/config.h"
 #include "connectors/postgres/pg_int.h"
 #include "connectors/postgres/postgres.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -82,7 +83,7 @@ static int repl_drop(siphon_source_t *src, const char *what, const char *reason)
     src->repl = NULL;
     src->state = PG_S_DOWN;
     src->flush_pending = 0;
-    src->retry_at_ms = siphon_progress_now_ms() + src->backoff_ms;
+    src->retry_at_ms = siphon_clock_now_ms() + src->backoff_ms;
     if (src->acked > src->start_pos)
         src->start_pos = src->acked;
     lsn_text(src->start_pos, at, sizeof(at));
@@ -164,7 +165,7 @@ static int repl_connect_start(siphon_source_t *src)
                          siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
     src->state = PG_S_CONNECTING;
     src->poll_write = 1; /* as if PQconnectPoll had said PGRES_POLLING_WRITING */
-    src->attempt_deadline_ms = siphon_progress_now_ms() + PG_ATTEMPT_TIMEOUT_MS;
+    src->attempt_deadline_ms = siphon_clock_now_ms() + PG_ATTEMPT_TIMEOUT_MS;
     return 0;
 }
 
@@ -244,7 +245,7 @@ static int send_status(siphon_source_t *src)
         return SIPHON_ECONN;
     src->flush_pending = r == 1;
     src->sent_flush = src->acked;
-    src->last_status_ms = siphon_progress_now_ms();
+    src->last_status_ms = siphon_clock_now_ms();
     src->st.reply_requested = 0;
     return 0;
 }
@@ -317,7 +318,7 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
         return repl_drop(src, "replication connection lost",
                          siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
     }
-    if (src->state == PG_S_STREAMING && status_due(src, siphon_progress_now_ms()) && send_status(src) < 0)
+    if (src->state == PG_S_STREAMING && status_due(src, siphon_clock_now_ms()) && send_status(src) < 0)
         return repl_drop(src, "replication connection lost",
                          siphon_pg__trim(PQerrorMessage(src->repl), msg, sizeof(msg)));
     return 0;
@@ -328,7 +329,7 @@ static int repl_drain(siphon_source_t *src, char *errbuf, size_t errsize)
 static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t errsize)
 {
     char msg[512], at[48];
-    int64_t now = siphon_progress_now_ms();
+    int64_t now = siphon_clock_now_ms();
 
     switch (src->state) {
     case PG_S_DOWN:
@@ -402,7 +403,7 @@ static int repl_step(siphon_source_t *src, int sock_ready, char *errbuf, size_t 
  * whether the replication socket became ready. */
 static int repl_wait(siphon_source_t *src, int64_t deadline, int other_fd)
 {
-    int64_t now = siphon_progress_now_ms(), wake = deadline;
+    int64_t now = siphon_clock_now_ms(), wake = deadline;
     struct pollfd pfds[2] = {{.fd = -1}, {.fd = other_fd, .events = POLLIN}};
     struct pollfd pfd = {.fd = -1};
 
@@ -603,7 +604,7 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
         return 0;
     }
     {
-        int64_t deadline = siphon_progress_now_ms() + PG_ATTEMPT_TIMEOUT_MS + 1000;
+        int64_t deadline = siphon_clock_now_ms() + PG_ATTEMPT_TIMEOUT_MS + 1000;
         int ready = 0, left_down = 0;
         for (;;) {
             if ((rc = repl_step(src, ready, errbuf, errsize)) < 0)
@@ -614,7 +615,7 @@ static int pg_open(siphon_source_t **out, const siphon_config_t *cfg,
                 left_down = 1;
             else if (left_down)
                 break; /* the attempt failed and was logged; next() keeps trying */
-            if (siphon_progress_now_ms() >= deadline)
+            if (siphon_clock_now_ms() >= deadline)
                 break;
             ready = repl_wait(src, deadline, -1);
         }
@@ -671,7 +672,7 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
     if (src->inc && (rc = siphon_pg__inc_tick(src, errbuf, errsize)) < 0)
         return rc;
 
-    int64_t deadline = siphon_progress_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), wait_until;
+    int64_t deadline = siphon_clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), wait_until;
     int64_t linger_until = 0;
     int inc_fd = -1;
     for (;;) {
@@ -680,7 +681,7 @@ static int pg_next(siphon_source_t *src, siphon_batch_t *batch, int timeout_ms, 
         if (src->inc && (rc = siphon_pg__inc_poll(src, &inc_fd, errbuf, errsize)) < 0)
             return rc;
         ready = 0;
-        int64_t now = siphon_progress_now_ms();
+        int64_t now = siphon_clock_now_ms();
         wait_until = deadline;
         if (src->st.nrecs > 0) {
             /* Under load the walsender writes a message at a time: linger a moment so the
@@ -725,7 +726,7 @@ static int pg_ack(siphon_source_t *src, const siphon_pos_t *pos, char *errbuf, s
     if (lsn > src->acked)
         src->acked = lsn;
     if (src->state == PG_S_STREAMING && !src->broken &&
-        status_due(src, siphon_progress_now_ms()) && send_status(src) < 0) {
+        status_due(src, siphon_clock_now_ms()) && send_status(src) < 0) {
         /* Dropping here would add a RESET to the batch the pipeline still reads: next() does. */
         src->broken = 1;
         snprintf(src->broken_reason, sizeof(src->broken_reason), "%s",

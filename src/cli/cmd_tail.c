@@ -36,6 +36,7 @@
 #include "avro/siphon_avro.h"
 #include "cli/cli.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -400,12 +401,9 @@ static int kafka_assign(tail_t *t, rd_kafka_t *rk)
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     int n = -1;
     /* a fresh cluster may still be electing leaders: retry briefly (10 s in all) */
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = siphon_clock_now_ms();
     for (int attempt = 0; attempt < 30 && !siphon_cli_stop; attempt++) {
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        long left = 10000 - (long)((t1.tv_sec - t0.tv_sec) * 1000 +
-                                   (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        long left = 10000 - (long)(siphon_clock_now_ms() - t0);
         if (left <= 0)
             break;
         err = rd_kafka_metadata(rk, 0, rkt, &md, (int)left);

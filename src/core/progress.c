@@ -8,18 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/progress.h"
 
 #define PROGRESS_TTY_MS 200
 #define PROGRESS_LOG_MS 5000
-
-int64_t siphon_progress_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void siphon_progress_init(siphon_progress_t *p, const char *facility, const char *what,
                           const char *unit, int tty)
@@ -65,7 +59,7 @@ const char *siphon_progress_format(const siphon_progress_item_t *it, const char 
 
 int siphon_progress_show(siphon_progress_t *p, const siphon_progress_item_t *it, int force)
 {
-    int64_t now = siphon_progress_now_ms();
+    int64_t now = siphon_clock_now_ms();
     if (!force && !it->finished &&
         now - p->last_ms < (p->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS))
         return 0;

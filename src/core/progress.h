@@ -51,7 +51,4 @@ const char *siphon_progress_format(const siphon_progress_item_t *it, const char 
  * when the item has finished. 1 when a line was shown, else 0. */
 int siphon_progress_show(siphon_progress_t *p, const siphon_progress_item_t *it, int force);
 
-/* Monotonic milliseconds (the clock of started_ms). */
-int64_t siphon_progress_now_ms(void);
-
 #endif

@@ -50,6 +50,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "mapping/mapping.h"
@@ -135,13 +136,6 @@ static void fmt_hex64(char out[17], uint64_t v)
 static void next_event_id(struct pipe *p, char *event_id, size_t size);
 static int txn_begin_if_needed(pipe_t *p);
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t now_us_wall(void)
 {
     struct timespec ts;
@@ -200,7 +194,7 @@ static int mapping_index(pipe_t *p, const siphon_mapping_t *map)
 /* Hand one message to the sink, waiting (serving deliveries) while its queue is full. */
 static int produce(pipe_t *p, const siphon_sink_msg_t *msg)
 {
-    int64_t last_keepalive = now_ms();
+    int64_t last_keepalive = siphon_clock_now_ms();
     for (;;) {
         int rc = p->kops->produce(p->snk, msg, p->errbuf, sizeof(p->errbuf));
         if (rc == 0) {
@@ -212,14 +206,14 @@ static int produce(pipe_t *p, const siphon_sink_msg_t *msg)
         p->kops->poll(p->snk, 50);
         if (p->fatal)
             return SIPHON_EDELIVERY;
-        if (now_ms() - last_keepalive >= 1000) {
+        if (siphon_clock_now_ms() - last_keepalive >= 1000) {
             /* The source is not read while the sink is full: acknowledge what was delivered
              * so far (or repeat the last acknowledgement), which also tells the source's server
              * we are alive (Postgres drops a silent client after wal_sender_timeout). */
             siphon_pos_t none = {0};
             advance(p, 0);
             p->sops->ack(p->src, p->have_acked ? &p->acked : &none, p->errbuf, sizeof(p->errbuf));
-            last_keepalive = now_ms();
+            last_keepalive = siphon_clock_now_ms();
         }
         if (*p->stop)
             return SIPHON_ESTOP;
@@ -608,7 +602,7 @@ static int advance(pipe_t *p, int force)
             siphon_log(SIPHON_LOG_WARNING, "pipeline", "could not acknowledge %s to the source: %s",
                        p->st.acked_pos, p->errbuf);
     }
-    int64_t t = now_ms();
+    int64_t t = siphon_clock_now_ms();
     if (p->dirty && (force || t - p->last_store_ms >= p->cfg->offsets.flush_interval_ms)) {
         int rc = siphon_offsets_store(p->cfg->offsets.path, p->cfg->name, p->sops->type,
                                       p->st.acked_pos, p->errbuf, sizeof(p->errbuf));
@@ -622,7 +616,7 @@ static int advance(pipe_t *p, int force)
 
 static void report_progress(pipe_t *p, int force)
 {
-    int64_t t = now_ms();
+    int64_t t = siphon_clock_now_ms();
     if (!force && t - p->last_report_ms < 10000)
         return;
     double secs = (double)(t - p->last_report_ms) / 1000.0;
@@ -831,8 +825,8 @@ static int pipe_drain(pipe_t *p)
 {
     if (p->cur_seq) /* read only partly: the source sends it again after a restart */
         close_entry(p, NULL);
-    int64_t deadline = now_ms() + 30000;
-    while (p->snk && siphon_tracker_pending(p->trk) > 0 && !p->fatal && now_ms() < deadline) {
+    int64_t deadline = siphon_clock_now_ms() + 30000;
+    while (p->snk && siphon_tracker_pending(p->trk) > 0 && !p->fatal && siphon_clock_now_ms() < deadline) {
         p->kops->poll(p->snk, 100);
         advance(p, 0);
     }
@@ -854,7 +848,7 @@ int siphon_pipeline_run(const siphon_config_t *cfg, const siphon_source_ops_t *s
     p->sops = src_ops;
     p->kops = sink_ops;
     p->stop = stop;
-    p->last_report_ms = p->last_store_ms = now_ms();
+    p->last_report_ms = p->last_store_ms = siphon_clock_now_ms();
 
     int rc = pipe_start(p, errbuf, errsize);
     if (rc == SIPHON_ESTOP) {

@@ -43,6 +43,7 @@
 #include <avro.h>
 
 #include "avro/siphon_avro.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "mapping/mapping.h"
@@ -104,13 +105,6 @@ struct siphon_sink {
     int failed;
     char fail_msg[768];
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -389,7 +383,7 @@ static int fs_file_open(siphon_sink_t *snk, fs_stream_t *st, fs_schema_t *sch, c
 
     if (getrandom(st->sync, sizeof(st->sync), 0) != (ssize_t)sizeof(st->sync)) {
         /* no entropy source: still unique enough to tell blocks apart */
-        uint64_t x = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32) ^ seq;
+        uint64_t x = (uint64_t)siphon_clock_now_ms() ^ ((uint64_t)getpid() << 32) ^ seq;
         for (size_t i = 0; i < sizeof(st->sync); i++) {
             x = x * 6364136223846793005ULL + 1442695040888963407ULL;
             st->sync[i] = (uint8_t)(x >> 56);
@@ -432,7 +426,7 @@ static int fs_file_open(siphon_sink_t *snk, fs_stream_t *st, fs_schema_t *sch, c
     st->bytes = 0;
     st->records = 0;
     st->synced_size = (long long)hdr.len;
-    st->opened_ms = now_ms();
+    st->opened_ms = siphon_clock_now_ms();
     st->dirty = 0;
     siphon_buf_free(&hdr);
     siphon_log(SIPHON_LOG_DEBUG, "file", "writing %s", st->tmp_path);
@@ -724,7 +718,7 @@ static int fs_produce(siphon_sink_t *snk, const siphon_sink_msg_t *msg, char *er
         return rc;
 
     /* one schema per file; a file is also closed when it is old enough */
-    if (st->w && (st->sch != sch || now_ms() - st->opened_ms >= snk->roll_ms) &&
+    if (st->w && (st->sch != sch || siphon_clock_now_ms() - st->opened_ms >= snk->roll_ms) &&
         fs_file_close(snk, st) < 0)
         return siphon_err(errbuf, errsize, SIPHON_EIO, "%s", snk->fail_msg);
     if (!st->w && (rc = fs_file_open(snk, st, sch, errbuf, errsize)) < 0)
@@ -751,7 +745,7 @@ static int fs_produce(siphon_sink_t *snk, const siphon_sink_msg_t *msg, char *er
     st->bytes += (long long)snk->rec.len;
     st->records++;
     if (snk->npending++ == 0)
-        snk->first_pending_ms = now_ms();
+        snk->first_pending_ms = siphon_clock_now_ms();
 
     if (st->bytes >= snk->roll_bytes && fs_file_close(snk, st) < 0)
         return 0; /* the pending events were failed through the callback */
@@ -765,7 +759,7 @@ static void fs_maintain(siphon_sink_t *snk, int force_sync)
 {
     if (snk->failed)
         return;
-    int64_t t = now_ms();
+    int64_t t = siphon_clock_now_ms();
     if (snk->npending > 0 &&
         (force_sync || t - snk->first_pending_ms >= snk->sync_ms ||
          snk->npending >= snk->sync_records))
@@ -790,7 +784,7 @@ static int fs_poll(siphon_sink_t *snk, int timeout_ms)
 {
     if (snk->npending > 0 && snk->nready == 0 && timeout_ms > 0) {
         /* wait for the next sync, as a producer waits for its next delivery report */
-        int64_t wait = snk->first_pending_ms + snk->sync_ms - now_ms();
+        int64_t wait = snk->first_pending_ms + snk->sync_ms - siphon_clock_now_ms();
         if (wait > 0)
             sleep_ms(wait < timeout_ms ? wait : timeout_ms);
     }

@@ -77,6 +77,7 @@
 
 #include "avro/siphon_avro.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "sink/kafka/kafka_int.h"
@@ -347,14 +348,8 @@ static void *sink_main(void *arg)
 /* The eventfd, librdkafka's report queue writing to it, the wait primitives, the ring. */
 static int sink_sync_init(siphon_sink_t *snk)
 {
-    pthread_condattr_t ca;
     snk->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (snk->efd < 0 || pthread_condattr_init(&ca) != 0)
-        return SIPHON_ENOMEM;
-    int ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-             pthread_cond_init(&snk->cv, &ca) == 0;
-    pthread_condattr_destroy(&ca);
-    if (!ok)
+    if (snk->efd < 0 || siphon_clock_cond_init(&snk->cv) != 0)
         return SIPHON_ENOMEM;
     if (pthread_mutex_init(&snk->mu, NULL) != 0) {
         pthread_cond_destroy(&snk->cv);
@@ -489,13 +484,6 @@ err:
     return rc ? rc : SIPHON_EINVAL;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Register what is still unregistered of topic t (key, then value). 0 when both are;
  * SIPHON_EAGAIN when the registry could not be reached (backoff set; the first failure and then
  * one every 30 s logged at warning); SIPHON_EINVAL when it refused (fatal). */
@@ -509,7 +497,7 @@ static int register_topic(siphon_sink_t *snk, kafka_topic_t *t, char *errbuf, si
         snprintf(subject, sizeof(subject), "%s%s", t->topic, suffix[i]);
         int rc = siphon_registry_register(snk->reg, subject, t->json[i], &t->id[i], why,
                                           sizeof(why));
-        int64_t now = mono_ms();
+        int64_t now = siphon_clock_now_ms();
         if (rc == SIPHON_ECONN) {
             snk->backoff_ms = snk->backoff_ms ? snk->backoff_ms * 2 : snk->backoff_initial_ms;
             if (snk->backoff_ms > snk->backoff_max_ms)
@@ -612,7 +600,7 @@ static int to_confluent(siphon_sink_t *snk, const siphon_sink_msg_t *msg, siphon
                           "could not produce to topic %s: its schemas were never registered "
                           "(a bug)", msg->topic);
     if (!t->registered[0] || !t->registered[1]) {
-        if (mono_ms() < snk->next_try_ms)
+        if (siphon_clock_now_ms() < snk->next_try_ms)
             return SIPHON_EAGAIN;
         if ((rc = register_topic(snk, t, errbuf, errsize)) < 0)
             return rc;
@@ -791,14 +779,7 @@ static int kafka_produce(siphon_sink_t *snk, const siphon_sink_msg_t *msg, char 
 static int kafka_poll(siphon_sink_t *snk, int timeout_ms)
 {
     if (atomic_load(&snk->progress) == snk->seen_progress && timeout_ms != 0) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = siphon_clock_abs_after(timeout_ms);
         pthread_mutex_lock(&snk->mu);
         atomic_store(&snk->waiters, 1);
         while (atomic_load(&snk->progress) == snk->seen_progress) {
@@ -844,9 +825,9 @@ static long kafka_inflight(siphon_sink_t *snk)
 /* Wait until the sink thread has produced everything and every report was served. */
 static int kafka_flush(siphon_sink_t *snk, int timeout_ms)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = siphon_clock_now_ms() + timeout_ms;
     while (kafka_inflight(snk) > 0) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - siphon_clock_now_ms();
         if (left <= 0)
             return SIPHON_ETIMEDOUT;
         kafka_poll(snk, left < 100 ? (int)left : 100);

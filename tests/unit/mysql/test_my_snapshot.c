@@ -16,6 +16,7 @@
 
 #include "connectors/mysql/my_int.h"
 #include "connectors/mysql/mysql.h"
+#include "core/clock.h"
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -138,7 +139,7 @@ static void test_progress_pacing(void **state)
     siphon_progress_t p;
     siphon_progress_init(&p, "mysql", "snapshot", "rows", 0);
     siphon_progress_item_t it = {.name = "t", .done = 1, .estimate = 10,
-                                 .started_ms = siphon_progress_now_ms()};
+                                 .started_ms = siphon_clock_now_ms()};
     assert_int_equal(siphon_progress_show(&p, &it, 0), 1); /* the first line */
     assert_int_equal(siphon_progress_show(&p, &it, 0), 0); /* not due (5 s off a terminal) */
     assert_int_equal(siphon_progress_show(&p, &it, 1), 1); /* forced */
