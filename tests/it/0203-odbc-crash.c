@@ -224,8 +224,12 @@ static int check_all(st_t *st, seen_t *seen, char *why, size_t size)
         }
         s->last_version = v;
     }
+    /* The first event of an order is its create, or a lone delete: a row read by a poll that
+     * was never acknowledged (SIGKILL) is "maybe sent", and when it is gone by the next start
+     * its delete is sent whether or not its create got out (docs/odbc.md: otherwise a create
+     * delivered just before the crash would never be followed by its delete). */
     for (int k = 0; k < NKEYS; k++)
-        if (seen[k].events && seen[k].first_op != 'c') {
+        if (seen[k].events && seen[k].first_op != 'c' && seen[k].first_op != 'd') {
             snprintf(why, size, "order K%05d: first event is '%c', not a create", k,
                      seen[k].first_op);
             return -1;
