@@ -1,7 +1,10 @@
 /*
  * test_tracker.c - the position tracker and the offsets store: the acknowledgement rule.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -209,6 +212,126 @@ static void test_offsets_roundtrip(void **state)
     rmdir(dir);
 }
 
+/* Deliveries on another thread, as the Kafka sink reports them (src/sink/kafka/kafka.c): the
+ * pipeline thread opens entries, counts events and adds them in bulk (sometimes after their
+ * deliveries), commits or abandons, advances; a second thread delivers the queued messages in
+ * random order while the ring grows. Every advance must only acknowledge transactions whose
+ * events were all delivered, and never go back. */
+enum { MT_NTX = 30000 };
+
+typedef struct mt {
+    siphon_tracker_t *trk;
+    pthread_mutex_t mu;
+    struct {
+        uint64_t seq;
+        int tx;
+    } *q;
+    long qn;
+    atomic_int finished;
+    atomic_int total[MT_NTX + 1], done[MT_NTX + 1];
+} mt_t;
+
+static void *mt_deliverer(void *arg)
+{
+    mt_t *m = arg;
+    unsigned r = 7;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        int fin = atomic_load(&m->finished);
+        if (m->qn == 0 || (!fin && m->qn < 500 && rand_r(&r) % 4)) {
+            pthread_mutex_unlock(&m->mu);
+            if (fin && m->qn == 0)
+                break;
+            sched_yield();
+            continue;
+        }
+        long i = (long)(rand_r(&r) % (unsigned)m->qn);
+        uint64_t seq = m->q[i].seq;
+        int tx = m->q[i].tx;
+        m->q[i] = m->q[--m->qn];
+        pthread_mutex_unlock(&m->mu);
+        atomic_fetch_add(&m->done[tx], 1); /* before the tracker hears of it */
+        siphon_tracker_delivered(m->trk, seq);
+    }
+    return NULL;
+}
+
+static void test_deliveries_from_another_thread(void **state)
+{
+    (void)state;
+    mt_t *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    m->trk = siphon_tracker_new();
+    m->q = malloc((size_t)MT_NTX * 4 * sizeof(*m->q));
+    assert_true(m->trk && m->q);
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, mt_deliverer, m), 0);
+    unsigned r = 1;
+    uint64_t last = 0;
+    long advances = 0;
+    for (int tx = 1; tx <= MT_NTX; tx++) {
+        uint64_t seq = siphon_tracker_begin(m->trk);
+        int k = (int)(rand_r(&r) % 4), unadded = 0;
+        for (int e = 0; e < k; e++) {
+            atomic_fetch_add(&m->total[tx], 1);
+            pthread_mutex_lock(&m->mu);
+            m->q[m->qn].seq = seq;
+            m->q[m->qn].tx = tx;
+            m->qn++;
+            pthread_mutex_unlock(&m->mu);
+            unadded++; /* the delivery may come before the add, as in pipeline.c */
+            if (rand_r(&r) % 3 == 0) {
+                siphon_tracker_add_n(m->trk, seq, (uint64_t)unadded);
+                unadded = 0;
+            }
+        }
+        if (unadded)
+            siphon_tracker_add_n(m->trk, seq, (uint64_t)unadded);
+        siphon_pos_t pos = P((uint64_t)tx);
+        if (rand_r(&r) % 50 == 0)
+            siphon_tracker_abandon(m->trk, seq);
+        else
+            assert_int_equal(siphon_tracker_commit(m->trk, seq, &pos), 0);
+        if (tx % 100 == 0) /* let the deliverer catch up now and then, so advances happen */
+            for (;;) {
+                pthread_mutex_lock(&m->mu);
+                long qn = m->qn;
+                pthread_mutex_unlock(&m->mu);
+                if (qn < 300)
+                    break;
+                sched_yield();
+            }
+        siphon_pos_t out = {0};
+        if (tx % 7 == 0 && siphon_tracker_advance(m->trk, &out)) {
+            advances++;
+            assert_true(out.num > last);
+            for (uint64_t j = last + 1; j <= out.num; j++)
+                if (atomic_load(&m->done[j]) != atomic_load(&m->total[j]))
+                    fail_msg("acknowledged %llu, but transaction %llu has %d of %d delivered",
+                             (unsigned long long)out.num, (unsigned long long)j,
+                             atomic_load(&m->done[j]), atomic_load(&m->total[j]));
+            last = out.num;
+            siphon_pos_free(&out);
+        }
+    }
+    atomic_store(&m->finished, 1);
+    pthread_join(th, NULL);
+    siphon_pos_t out = {0};
+    if (siphon_tracker_advance(m->trk, &out)) {
+        last = out.num;
+        siphon_pos_free(&out);
+    }
+    assert_true(advances > 50);
+    assert_int_equal(siphon_tracker_entries(m->trk), 0);
+    assert_int_equal(siphon_tracker_pending(m->trk), 0);
+    assert_true(last >= MT_NTX - 50); /* the last transactions may be abandoned ones */
+    siphon_tracker_destroy(m->trk);
+    pthread_mutex_destroy(&m->mu);
+    free(m->q);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_abandoned_is_never_acknowledged),
         cmocka_unit_test(test_ring_growth_keeps_seqs),
         cmocka_unit_test(test_random_against_model),
+        cmocka_unit_test(test_deliveries_from_another_thread),
         cmocka_unit_test(test_offsets_roundtrip),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
