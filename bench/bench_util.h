@@ -8,9 +8,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
+
+/* Seconds of CLOCK_MONOTONIC. */
+static inline double bench_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) of getrusage(who): RUSAGE_SELF, RUSAGE_CHILDREN. */
+static inline double bench_rusage_s(int who)
+{
+    struct rusage r;
+    getrusage(who, &r);
+    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
+/* Two tick counts of /proc/<pid>/stat that follow each other, from field first_field (fields
+ * counted as in proc(5): 14 utime + 15 stime, the process's own CPU; 16 cutime + 17 cstime,
+ * its reaped children's), added up as seconds of CPU. -1 when unreadable. */
+static inline double bench_stat_ticks_s(pid_t pid, int first_field)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *text = th_read_file(path, NULL, 1);
+    char *p = text ? strrchr(text, ')') : NULL; /* the command name may hold spaces */
+    double out = -1;
+    if (p) {
+        /* fields from 3 (state) on, separated by spaces */
+        int field = 3;
+        char *s = p + 2;
+        while (*s && field < first_field) {
+            if (*s++ == ' ')
+                field++;
+        }
+        unsigned long long a = 0, b = 0;
+        if (sscanf(s, "%llu %llu", &a, &b) == 2)
+            out = (double)(a + b) / (double)sysconf(_SC_CLK_TCK);
+    }
+    free(text);
+    return out;
+}
 
 /* The postmaster's pid: the parent of our own backend (its reaped children's CPU, cutime +
  * cstime in /proc/<pid>/stat, is what backends and walsenders have used). 0 when unknown. */

@@ -35,6 +35,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "bench_util.h"
+
 #define MAX_REPS 9
 #define MAX_PROPS 16
 
@@ -51,39 +53,6 @@ typedef struct result {
 } result_t;
 
 static long delivered, failed;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double self_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* utime + stime of pid from /proc (the mock cluster child), in seconds; -1 when unreadable. */
-static double proc_cpu_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -178,7 +147,7 @@ static int one_run(const opts_t *o, result_t *r)
     rd_kafka_flush(rk, 10000);
     delivered = failed = 0;
 
-    double t0 = now_s(), c0 = self_cpu_s(), b0 = proc_cpu_s(child);
+    double t0 = bench_mono_s(), c0 = bench_rusage_s(RUSAGE_SELF), b0 = bench_stat_ticks_s(child, 14);
     for (long i = 0; i < o->messages; i++) {
         int kl = snprintf(key, sizeof(key), "00001-%08ld", i);
         int el = snprintf(eid, sizeof(eid), "0/16B3748:0:%ld", i);
@@ -216,9 +185,9 @@ static int one_run(const opts_t *o, result_t *r)
     }
     while (delivered + failed < o->messages)
         rd_kafka_poll(rk, 10);
-    r->wall_s = now_s() - t0;
-    r->producer_cpu_s = self_cpu_s() - c0;
-    r->broker_cpu_s = proc_cpu_s(child) - b0;
+    r->wall_s = bench_mono_s() - t0;
+    r->producer_cpu_s = bench_rusage_s(RUSAGE_SELF) - c0;
+    r->broker_cpu_s = bench_stat_ticks_s(child, 14) - b0;
     free(value);
     rc = failed ? -1 : 0;
     if (failed)

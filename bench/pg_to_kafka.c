@@ -193,16 +193,10 @@ static int proc_sample(pid_t pid, pstat_t *s)
             s->hwm_kb = strtol(line + 6, NULL, 10);
     }
     fclose(f);
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    char *stat = th_read_file(path, NULL, 1);
-    if (!stat)
+    if ((s->cpu_s = bench_stat_ticks_s(pid, 14)) < 0) { /* utime + stime */
+        s->cpu_s = 0;
         return -1;
-    /* fields after the command name (which may hold spaces): state is field 3, utime 14. */
-    char *p = strrchr(stat, ')');
-    unsigned long long ut = 0, st = 0;
-    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-        s->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-    free(stat);
+    }
     return 0;
 }
 
@@ -265,10 +259,7 @@ static int json_ts_us(json_t *j, int64_t *out)
 /* CPU seconds of this process (the mock cluster's threads and ours). */
 static double self_cpu_s(void)
 {
-    struct rusage r;
-    getrusage(RUSAGE_SELF, &r);
-    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-           (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+    return bench_rusage_s(RUSAGE_SELF);
 }
 
 /* CPU seconds of the postmaster's exited children (cutime + cstime): a walsender's CPU lands
@@ -276,18 +267,7 @@ static double self_cpu_s(void)
  * cost on the server. -1 when unreadable. */
 static double pg_children_cpu_s(bench_t *b)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)b->postmaster);
-    char *stat = th_read_file(path, NULL, 1);
-    if (!stat)
-        return -1;
-    char *p = strrchr(stat, ')');
-    unsigned long long cut = 0, cst = 0;
-    int n = p ? sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %llu %llu",
-                       &cut, &cst)
-              : 0;
-    free(stat);
-    return n == 2 ? (double)(cut + cst) / (double)sysconf(_SC_CLK_TCK) : -1;
+    return bench_stat_ticks_s(b->postmaster, 16); /* cutime + cstime */
 }
 
 /* Wait until no walsender holds the slot (its process is gone or going), plus a moment for the

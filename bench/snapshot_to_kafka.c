@@ -85,50 +85,10 @@ typedef struct bench {
 
 /* ---- measuring ---- */
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double rusage_s(int who)
-{
-    struct rusage r;
-    getrusage(who, &r);
-    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-           (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
-}
-
-/* One numeric field of /proc/<pid>/stat after the command name (1-based count from the state
- * field = 3), as seconds of CPU when it is a tick count. -1 when unreadable. */
-static double stat_ticks_s(pid_t pid, int first_field)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    char *text = th_read_file(path, NULL, 1);
-    char *p = text ? strrchr(text, ')') : NULL;
-    double out = -1;
-    if (p) {
-        /* fields from 3 (state) on, separated by spaces */
-        int field = 3;
-        char *s = p + 2;
-        while (*s && field < first_field) {
-            if (*s++ == ' ')
-                field++;
-        }
-        unsigned long long a = 0, b = 0;
-        if (sscanf(s, "%llu %llu", &a, &b) == 2)
-            out = (double)(a + b) / (double)sysconf(_SC_CLK_TCK);
-    }
-    free(text);
-    return out;
-}
-
 /* The server backends' CPU that has been reaped so far (postmaster cutime + cstime). */
 static double backends_cpu_s(bench_t *b)
 {
-    return stat_ticks_s(b->postmaster, 16);
+    return bench_stat_ticks_s(b->postmaster, 16);
 }
 
 /* From /proc/<pid>/status (0 for "self"): VmHWM in kB and the main thread's voluntary
@@ -194,10 +154,10 @@ static int run_copy(bench_t *b, run_t *r)
                     "\\copy (select * from public.oeline) to /dev/null", NULL};
     char *err = NULL;
     int code = -1;
-    double be0 = backends_cpu_s(b), cpu0 = rusage_s(RUSAGE_CHILDREN), t0 = mono_s();
+    double be0 = backends_cpu_s(b), cpu0 = bench_rusage_s(RUSAGE_CHILDREN), t0 = bench_mono_s();
     int rc = th_run(argv, NULL, 600000, &code, NULL, &err);
-    r->copy_s = mono_s() - t0;
-    r->copy_cpu_s = rusage_s(RUSAGE_CHILDREN) - cpu0;
+    r->copy_s = bench_mono_s() - t0;
+    r->copy_cpu_s = bench_rusage_s(RUSAGE_CHILDREN) - cpu0;
     th_sleep_ms(100); /* let the postmaster reap the backend */
     r->copy_be_cpu_s = backends_cpu_s(b) - be0;
     if (rc != 0 || code != 0) {
@@ -266,8 +226,8 @@ static int run_siphon(bench_t *b, int rep, run_t *r)
     int rc = -1;
     if (!conf || th_kafka_create_topic(b->kafka, topic, b->o.partitions) != 0)
         goto out;
-    double be0 = backends_cpu_s(b), cpu0 = rusage_s(RUSAGE_CHILDREN);
-    double self0 = rusage_s(RUSAGE_SELF), t0 = mono_s();
+    double be0 = backends_cpu_s(b), cpu0 = bench_rusage_s(RUSAGE_CHILDREN);
+    double self0 = bench_rusage_s(RUSAGE_SELF), t0 = bench_mono_s();
     if (b->o.perf && rep == 1) {
         /* siphon under `perf record` (which exits with siphon's exit code): every thread is
          * sampled, the snapshot reader and librdkafka's included */
@@ -289,15 +249,15 @@ static int run_siphon(bench_t *b, int rep, run_t *r)
             r->vol_cs = vol;
             r->invol_cs = invol;
         }
-        if (mono_s() - t0 > 900) {
+        if (bench_mono_s() - t0 > 900) {
             th_err("siphon did not finish the snapshot within 900 s");
             th_proc_dump_log(p, 40);
             goto out;
         }
     }
-    r->siphon_s = mono_s() - t0;
-    r->siphon_cpu_s = rusage_s(RUSAGE_CHILDREN) - cpu0;
-    r->mock_cpu_s = rusage_s(RUSAGE_SELF) - self0;
+    r->siphon_s = bench_mono_s() - t0;
+    r->siphon_cpu_s = bench_rusage_s(RUSAGE_CHILDREN) - cpu0;
+    r->mock_cpu_s = bench_rusage_s(RUSAGE_SELF) - self0;
     r->hwm_kb = hwm;
     if (th_proc_exit_code(p) != 0) {
         th_err("siphon exited with code %d (expected 0 after snapshot: initial_only)",
@@ -340,12 +300,12 @@ static int setup(bench_t *b)
         return -1;
     b->postmaster = bench_postmaster_pid(b->pg);
     th_log("writing %ld rows", b->o.rows);
-    double t0 = mono_s();
+    double t0 = bench_mono_s();
     if (th_pg_exec(b->pg, "CALL bench_gen(1, 1, %ld)", b->o.rows) ||
         th_pg_exec(b->pg, "VACUUM (FREEZE, ANALYZE) public.oeline") ||
         th_pg_exec(b->pg, "CHECKPOINT"))
         return -1;
-    b->load_s = mono_s() - t0;
+    b->load_s = bench_mono_s() - t0;
     sync();
     if (!(b->kafka = th_kafka_start(3)))
         return -1;
